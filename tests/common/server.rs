@@ -1,0 +1,95 @@
+//! The one PostgreSQL server that a test binary's databases live on: the server named by
+//! `HAVEN_TEST_DATABASE_URL`, or else a private cluster started on first use.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
+
+use super::cluster::Cluster;
+use super::conn::ConnParams;
+use super::tools::psql;
+
+/// The environment variable that names an existing server to use instead.
+pub const URL_VAR: &str = "HAVEN_TEST_DATABASE_URL";
+
+pub struct Server {
+    /// The maintenance database, as a user that may create databases.
+    pub admin: ConnParams,
+    /// Whether a wrong password is refused (an external server may use trust auth).
+    pub checks_passwords: bool,
+    // Keeps the private cluster's watchdog pipe open until the process exits.
+    _cluster: Option<Cluster>,
+}
+
+/// The server, started on the first call. A start failure is kept, so that every test
+/// reports it at once instead of each trying (and failing) to start its own.
+#[track_caller]
+pub fn server() -> &'static Server {
+    static SERVER: OnceLock<Result<Server, String>> = OnceLock::new();
+    match SERVER.get_or_init(start) {
+        Ok(server) => server,
+        Err(message) => panic!("{message}"),
+    }
+}
+
+fn start() -> Result<Server, String> {
+    match std::env::var(URL_VAR) {
+        Ok(url) if !url.trim().is_empty() => external(url.trim()),
+        _ => Cluster::start().map(|cluster| Server {
+            admin: cluster.admin.clone(),
+            checks_passwords: true,
+            _cluster: Some(cluster),
+        }),
+    }
+}
+
+fn external(url: &str) -> Result<Server, String> {
+    let mut admin = ConnParams::parse(url).map_err(|e| format!("{URL_VAR}: {e}"))?;
+    if admin.dbname.is_empty() {
+        admin.dbname = "postgres".to_owned();
+    }
+    psql(&admin, "SELECT 1").map_err(|e| format!("{URL_VAR} is set, but: {e}"))?;
+    let wrong = ConnParams {
+        password: format!("wrong-{}", super::random_token()),
+        ..admin.clone()
+    };
+    Ok(Server {
+        checks_passwords: psql(&wrong, "SELECT 1").is_err(),
+        admin,
+        _cluster: None,
+    })
+}
+
+impl Server {
+    /// Creates an empty database with a name unique to this process and call.
+    pub fn create_database(&self) -> Result<String, String> {
+        static COUNTER: AtomicU32 = AtomicU32::new(0);
+        static TOKEN: OnceLock<String> = OnceLock::new();
+        // The token keeps two machines' (or containers') pid 42 apart on a shared server.
+        let token = TOKEN.get_or_init(|| super::random_token()[..6].to_owned());
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let name = format!("haven_t_{}_{token}_{n}", std::process::id());
+        let sql = format!("CREATE DATABASE \"{name}\"");
+        // We never connect to template1, but on a shared server someone else might; then
+        // CREATE DATABASE fails with "being accessed by other users" for a moment.
+        let mut attempt = 0;
+        loop {
+            match psql(&self.admin, &sql) {
+                Ok(_) => return Ok(name),
+                Err(e) if attempt < 10 && e.contains("being accessed by other users") => {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(200 * attempt));
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// Drops a database, closing the connections still open on it (pools, leaked handles).
+    pub fn drop_database(&self, name: &str) -> Result<(), String> {
+        // WITH (FORCE) needs PostgreSQL 13; older servers get a plain DROP.
+        let force = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
+        psql(&self.admin, &force)
+            .or_else(|_| psql(&self.admin, &format!("DROP DATABASE IF EXISTS \"{name}\"")))
+            .map(drop)
+    }
+}
