@@ -1,0 +1,6 @@
+-- Reverts 2026-01-01-000003_tribe_integration_tables (SQLite; tribe_rewards references
+-- tribe_events, so it goes first).
+
+DROP TABLE staking_records;
+DROP TABLE tribe_rewards;
+DROP TABLE tribe_events;
