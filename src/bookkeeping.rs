@@ -1,0 +1,163 @@
+//! The SQL text of the bookkeeping statements, shared by execution and `--sql` scripts.
+//!
+//! diesel's `__diesel_schema_migrations` (version, run_on) stays the source of truth, so the
+//! diesel CLI and haven-migrate always agree. `__haven_migrations` holds what diesel has no
+//! room for: the checksum, duration, tool version and the dirty marker. Its leading `__`
+//! keeps `diesel print-schema` from listing it. Values are inlined as literals: versions are
+//! digits, checksums hex, and names are quoted, so the same text serves both backends.
+
+use crate::migrations::Migration;
+
+/// diesel's own definition of its table, byte for byte (diesel/src/migration/setup_migration_table.sql).
+pub const DIESEL_TABLE_DDL: &str = "CREATE TABLE IF NOT EXISTS __diesel_schema_migrations (
+       version VARCHAR(50) PRIMARY KEY NOT NULL,
+       run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP
+);";
+
+/// The side table; the same DDL works on PostgreSQL and SQLite.
+pub const SIDE_TABLE_DDL: &str = "CREATE TABLE IF NOT EXISTS __haven_migrations (
+       version VARCHAR(50) PRIMARY KEY NOT NULL,
+       name TEXT NOT NULL,
+       checksum VARCHAR(64),
+       dirty BOOLEAN NOT NULL DEFAULT FALSE,
+       duration_ms BIGINT,
+       tool_version TEXT NOT NULL,
+       recorded_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP
+);";
+
+/// The version of this tool, recorded with every row.
+pub const TOOL_VERSION: &str = concat!("haven-migrate ", env!("CARGO_PKG_VERSION"));
+
+/// Quotes a string literal for SQL (standard `''` doubling, valid on both backends).
+pub fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// Records `version` in diesel's table (idempotent).
+pub fn insert_diesel_row(version: &str) -> String {
+    format!(
+        "INSERT INTO __diesel_schema_migrations (version) VALUES ({}) ON CONFLICT DO NOTHING;",
+        literal(version)
+    )
+}
+
+/// Removes `version` from diesel's table.
+pub fn delete_diesel_row(version: &str) -> String {
+    format!(
+        "DELETE FROM __diesel_schema_migrations WHERE version = {};",
+        literal(version)
+    )
+}
+
+/// Writes the side-table row of a migration: checksum, dirty marker and duration.
+pub fn upsert_side_row(
+    migration: &Migration,
+    checksum: &str,
+    dirty: bool,
+    duration_ms: Option<u128>,
+) -> String {
+    let duration = duration_ms.map_or_else(|| "NULL".to_owned(), |d| d.to_string());
+    format!(
+        "INSERT INTO __haven_migrations (version, name, checksum, dirty, duration_ms, tool_version) \
+         VALUES ({v}, {n}, {c}, {d}, {duration}, {t}) ON CONFLICT (version) DO UPDATE SET \
+         name = excluded.name, checksum = excluded.checksum, dirty = excluded.dirty, \
+         duration_ms = excluded.duration_ms, tool_version = excluded.tool_version, \
+         recorded_at = CURRENT_TIMESTAMP;",
+        v = literal(migration.version()),
+        n = literal(migration.name()),
+        c = literal(checksum),
+        d = if dirty { "TRUE" } else { "FALSE" },
+        t = literal(TOOL_VERSION),
+    )
+}
+
+/// Marks an existing side row dirty or clean.
+pub fn set_dirty(version: &str, dirty: bool) -> String {
+    format!(
+        "UPDATE __haven_migrations SET dirty = {} WHERE version = {};",
+        if dirty { "TRUE" } else { "FALSE" },
+        literal(version)
+    )
+}
+
+/// Removes the side-table row of `version`.
+pub fn delete_side_row(version: &str) -> String {
+    format!(
+        "DELETE FROM __haven_migrations WHERE version = {};",
+        literal(version)
+    )
+}
+
+/// Both bookkeeping tables, created if missing.
+pub fn setup_sql() -> String {
+    format!("{DIESEL_TABLE_DDL}\n{SIDE_TABLE_DDL}")
+}
+
+/// The bookkeeping statements of one plan step, around the migration's own SQL.
+///
+/// Execution runs `before`, then (through diesel's harness, in one transaction when the
+/// migration is transactional) the body, `inside` and diesel's own row change, then
+/// `after`. A `--sql` script prints them in the same order, with `diesel_row` spelled out.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct StepSql {
+    /// Outside the transaction, before the body: the dirty marker.
+    pub before: Vec<String>,
+    /// After the body, inside its transaction: the side-table row.
+    pub inside: Vec<String>,
+    /// diesel's row; the harness writes it itself during execution.
+    pub diesel_row: String,
+    /// Outside the transaction, after everything: clearing the dirty marker.
+    pub after: Vec<String>,
+}
+
+/// Bookkeeping of applying `migration`.
+pub fn apply_sql(migration: &Migration, checksum: &str, duration_ms: Option<u128>) -> StepSql {
+    let version = migration.version();
+    if migration.run_in_transaction() {
+        StepSql {
+            inside: vec![upsert_side_row(migration, checksum, false, duration_ms)],
+            diesel_row: insert_diesel_row(version),
+            ..StepSql::default()
+        }
+    } else {
+        // The marker goes first and is cleared last, so a crash anywhere in between is seen.
+        StepSql {
+            before: vec![upsert_side_row(migration, checksum, true, None)],
+            diesel_row: insert_diesel_row(version),
+            after: vec![upsert_side_row(migration, checksum, false, duration_ms)],
+            ..StepSql::default()
+        }
+    }
+}
+
+/// Bookkeeping of reverting `migration`.
+pub fn revert_sql(migration: &Migration, checksum: &str) -> StepSql {
+    let version = migration.version();
+    if migration.run_in_transaction() {
+        StepSql {
+            inside: vec![delete_side_row(version)],
+            diesel_row: delete_diesel_row(version),
+            ..StepSql::default()
+        }
+    } else {
+        StepSql {
+            before: vec![upsert_side_row(migration, checksum, true, None)],
+            diesel_row: delete_diesel_row(version),
+            after: vec![delete_side_row(version)],
+            ..StepSql::default()
+        }
+    }
+}
+
+/// Bookkeeping of `stamp` recording `migration` as applied, with its checksum.
+pub fn record_sql(migration: &Migration, checksum: &str) -> Vec<String> {
+    vec![
+        insert_diesel_row(migration.version()),
+        upsert_side_row(migration, checksum, false, None),
+    ]
+}
+
+/// Bookkeeping of `stamp` removing the record of `version`.
+pub fn unrecord_sql(version: &str) -> Vec<String> {
+    vec![delete_diesel_row(version), delete_side_row(version)]
+}

@@ -1,0 +1,220 @@
+//! The backend driver: the little that differs between PostgreSQL and SQLite, behind one
+//! trait, so that the engine (`execute`, `session`) is written once.
+
+use diesel::connection::SimpleConnection;
+use diesel::migration::MigrationConnection;
+use diesel::r2d2::{ConnectionManager, Pool, R2D2Connection};
+use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
+use diesel::{Connection, QueryableByName};
+use diesel_migrations::MigrationHarness;
+use std::time::Duration;
+
+use crate::catalog::CatalogSnapshot;
+use crate::db::{Backend, DatabaseUrl, PoolOptions};
+use crate::error::{Error, Result};
+use crate::lock::WaitNotice;
+use crate::state::{DbState, DieselRow, SideRow};
+
+/// What the engine needs from a backend.
+pub trait Driver:
+    Connection
+    + MigrationConnection
+    + MigrationHarness<Self::Backend>
+    + R2D2Connection
+    + SimpleConnection
+    + Sized
+    + 'static
+{
+    /// Which backend this is.
+    const BACKEND: Backend;
+    /// SQL run after each migration so its `SET`s do not leak into the next one.
+    const RESET_SESSION: &'static str;
+    /// Whether a non-transactional migration must be sent one statement at a time
+    /// (PostgreSQL wraps a multi-statement simple query in an implicit transaction).
+    const SPLIT_NON_TRANSACTIONAL: bool;
+    /// The guard type of the migration lock.
+    type Lock;
+
+    /// Builds a pool for `url`.
+    fn pool(url: &DatabaseUrl, options: &PoolOptions) -> Result<Pool<ConnectionManager<Self>>>;
+    /// Opens a connection for reading only, or `None` when there is no database yet
+    /// (a SQLite file that does not exist, which must not be created).
+    fn open_existing(url: &DatabaseUrl, options: &PoolOptions) -> Result<Option<Self>>;
+    /// Takes the migration lock.
+    fn lock(url: &DatabaseUrl, timeout: Duration, notice: WaitNotice<'_>) -> Result<Self::Lock>;
+    /// Whether each bookkeeping table exists (diesel's, side table).
+    fn bookkeeping_tables(&mut self) -> diesel::QueryResult<(bool, bool)>;
+    /// The catalog, for `verify`.
+    fn catalog(&mut self) -> diesel::QueryResult<CatalogSnapshot>;
+    /// Reads what the database records, without writing anything.
+    fn read_state(&mut self) -> Result<DbState>;
+}
+
+#[derive(QueryableByName)]
+struct TablesRow {
+    #[diesel(sql_type = Bool)]
+    diesel: bool,
+    #[diesel(sql_type = Bool)]
+    side: bool,
+}
+
+#[derive(QueryableByName)]
+struct DieselRowSql {
+    #[diesel(sql_type = Text)]
+    version: String,
+    #[diesel(sql_type = Nullable<Timestamp>)]
+    run_on: Option<chrono::NaiveDateTime>,
+}
+
+#[derive(QueryableByName)]
+struct SideRowSql {
+    #[diesel(sql_type = Text)]
+    version: String,
+    #[diesel(sql_type = Nullable<Text>)]
+    checksum: Option<String>,
+    #[diesel(sql_type = Bool)]
+    dirty: bool,
+    #[diesel(sql_type = Nullable<BigInt>)]
+    duration_ms: Option<i64>,
+}
+
+/// Reads what the database records, without writing anything.
+fn read_state_impl<D: Driver>(conn: &mut D) -> Result<DbState>
+where
+    DieselRowSql: QueryableByName<D::Backend>,
+    SideRowSql: QueryableByName<D::Backend>,
+    diesel::query_builder::SqlQuery: diesel::query_dsl::LoadQuery<'static, D, DieselRowSql>
+        + diesel::query_dsl::LoadQuery<'static, D, SideRowSql>,
+{
+    use diesel::RunQueryDsl;
+    let fail = |e| Error::query("cannot read the migration bookkeeping", e);
+    let (has_diesel, has_side) = conn.bookkeeping_tables().map_err(fail)?;
+    let diesel_rows: Vec<DieselRowSql> = if has_diesel {
+        diesel::sql_query("SELECT version, run_on FROM __diesel_schema_migrations")
+            .load(conn)
+            .map_err(fail)?
+    } else {
+        Vec::new()
+    };
+    let side_rows: Vec<SideRowSql> = if has_side {
+        diesel::sql_query("SELECT version, checksum, dirty, duration_ms FROM __haven_migrations")
+            .load(conn)
+            .map_err(fail)?
+    } else {
+        Vec::new()
+    };
+    let mut state = DbState::from_rows(
+        diesel_rows
+            .into_iter()
+            .map(|r| DieselRow {
+                version: r.version,
+                run_on: r.run_on,
+            })
+            .collect(),
+        side_rows
+            .into_iter()
+            .map(|r| SideRow {
+                version: r.version,
+                checksum: r.checksum,
+                dirty: r.dirty,
+                duration_ms: r.duration_ms,
+            })
+            .collect(),
+    );
+    state.has_diesel_table = has_diesel;
+    state.has_side_table = has_side;
+    Ok(state)
+}
+
+fn load_tables<C>(conn: &mut C, sql: &str) -> diesel::QueryResult<(bool, bool)>
+where
+    C: Connection,
+    TablesRow: QueryableByName<C::Backend>,
+    diesel::query_builder::SqlQuery: diesel::query_dsl::LoadQuery<'static, C, TablesRow>,
+{
+    use diesel::RunQueryDsl;
+    let row: TablesRow = diesel::sql_query(sql).get_result(conn)?;
+    Ok((row.diesel, row.side))
+}
+
+#[cfg(feature = "postgres")]
+impl Driver for diesel::PgConnection {
+    const BACKEND: Backend = Backend::Postgres;
+    const RESET_SESSION: &'static str = "RESET ALL;";
+    const SPLIT_NON_TRANSACTIONAL: bool = true;
+    type Lock = crate::lock::PgLock;
+
+    fn pool(url: &DatabaseUrl, options: &PoolOptions) -> Result<Pool<ConnectionManager<Self>>> {
+        crate::db::pg_pool(url, options)
+    }
+
+    fn open_existing(url: &DatabaseUrl, _options: &PoolOptions) -> Result<Option<Self>> {
+        crate::db::connect_pg(url).map(Some)
+    }
+
+    fn lock(url: &DatabaseUrl, timeout: Duration, notice: WaitNotice<'_>) -> Result<Self::Lock> {
+        crate::lock::PgLock::acquire(url, timeout, notice)
+    }
+
+    fn bookkeeping_tables(&mut self) -> diesel::QueryResult<(bool, bool)> {
+        load_tables(
+            self,
+            "SELECT to_regclass('__diesel_schema_migrations') IS NOT NULL AS diesel, \
+             to_regclass('__haven_migrations') IS NOT NULL AS side",
+        )
+    }
+
+    fn catalog(&mut self) -> diesel::QueryResult<CatalogSnapshot> {
+        crate::catalog::snapshot_pg(self)
+    }
+
+    fn read_state(&mut self) -> Result<DbState> {
+        read_state_impl(self)
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl Driver for diesel::SqliteConnection {
+    const BACKEND: Backend = Backend::Sqlite;
+    const RESET_SESSION: &'static str = "";
+    const SPLIT_NON_TRANSACTIONAL: bool = false;
+    type Lock = crate::lock::FileLock;
+
+    fn pool(url: &DatabaseUrl, options: &PoolOptions) -> Result<Pool<ConnectionManager<Self>>> {
+        crate::db::sqlite_pool(url, options)
+    }
+
+    fn open_existing(url: &DatabaseUrl, options: &PoolOptions) -> Result<Option<Self>> {
+        match url.sqlite_path() {
+            Some(path) if path.exists() || path.as_os_str() == ":memory:" => {
+                crate::db::connect_sqlite(url, options).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+
+    fn lock(url: &DatabaseUrl, timeout: Duration, notice: WaitNotice<'_>) -> Result<Self::Lock> {
+        let path = url
+            .sqlite_path()
+            .ok_or_else(|| Error::BadInput(format!("{url} names no SQLite file to lock")))?;
+        crate::lock::FileLock::acquire(path, timeout, notice)
+    }
+
+    fn bookkeeping_tables(&mut self) -> diesel::QueryResult<(bool, bool)> {
+        load_tables(
+            self,
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' \
+             AND name = '__diesel_schema_migrations') AS diesel, \
+             EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' \
+             AND name = '__haven_migrations') AS side",
+        )
+    }
+
+    fn catalog(&mut self) -> diesel::QueryResult<CatalogSnapshot> {
+        crate::catalog::snapshot_sqlite(self)
+    }
+
+    fn read_state(&mut self) -> Result<DbState> {
+        read_state_impl(self)
+    }
+}

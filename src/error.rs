@@ -1,0 +1,208 @@
+//! The one error type of the library.
+//!
+//! Every variant carries what happened, to what (version, path, table), and enough for
+//! the message to name the next step. The binary maps [`Error::class`] to exit codes.
+
+use std::path::PathBuf;
+
+/// Result alias used across the library.
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// How an error is classified, for exit codes and JSON `error.kind` families.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Connection, SQL error, lock timeout, I/O: the operation failed (exit 1).
+    Operational,
+    /// Usage, unknown or ambiguous revision, malformed migration directory (exit 2).
+    BadInput,
+    /// Edited, missing, out-of-order or interrupted migrations (exit 4).
+    Integrity,
+}
+
+/// Everything that can go wrong in haven-schema.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The URL names a scheme that is neither PostgreSQL nor SQLite.
+    #[error(
+        "unsupported database URL scheme `{scheme}` in {url}: use postgres://, postgresql://, \
+         sqlite://PATH, sqlite:PATH, file:PATH or a plain file path"
+    )]
+    UnsupportedScheme {
+        /// The scheme as written.
+        scheme: String,
+        /// The URL, password redacted.
+        url: String,
+    },
+    /// The URL could not be parsed.
+    #[error("malformed database URL {url}: {reason}; expected e.g. postgres://user:password@host:5432/haven")]
+    InvalidUrl {
+        /// The URL, password redacted.
+        url: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A connection could not be made.
+    #[error("cannot connect to {url}: {message}; check that the server runs and the URL, user and password are right")]
+    Connection {
+        /// The URL, password redacted.
+        url: String,
+        /// The driver's message.
+        message: String,
+    },
+    /// A migration directory is not usable as it is.
+    #[error("malformed migration directory {}: {problem}", path.display())]
+    MalformedMigrations {
+        /// The directory or file at fault.
+        path: PathBuf,
+        /// What is wrong and how to fix it.
+        problem: String,
+    },
+    /// A revision argument names no migration.
+    #[error(
+        "unknown revision `{rev}`: no migration has that version, version prefix or name{}",
+        candidates_hint(candidates)
+    )]
+    UnknownRevision {
+        /// The argument as given.
+        rev: String,
+        /// Known migrations, to help the user.
+        candidates: Vec<String>,
+    },
+    /// A revision argument matches several migrations.
+    #[error("ambiguous revision `{rev}` matches {}: give more digits or the full version", candidates.join(", "))]
+    AmbiguousRevision {
+        /// The argument as given.
+        rev: String,
+        /// The matching migrations.
+        candidates: Vec<String>,
+    },
+    /// A command-line value that does not parse or does not apply.
+    #[error("{0}")]
+    BadInput(String),
+    /// Integrity problems block the command.
+    #[error("{}", integrity_message(problems))]
+    Integrity {
+        /// The problems found, each naming a version and the next step.
+        problems: Vec<crate::integrity::Problem>,
+    },
+    /// A migration's SQL failed.
+    #[error("migration {version} ({name}) failed while {action}: {message}; nothing of it was kept{}", if *transactional { "" } else { " except what ran before the failing statement (not transactional: inspect the database, then run `stamp`)" })]
+    MigrationFailed {
+        /// The version of the failed migration.
+        version: String,
+        /// Its name.
+        name: String,
+        /// "applying" or "reverting".
+        action: &'static str,
+        /// The database's message.
+        message: String,
+        /// Whether it ran in a transaction (and so left no trace).
+        transactional: bool,
+    },
+    /// A query of the tool's own failed.
+    #[error("{context}: {message}")]
+    Query {
+        /// What the tool was doing.
+        context: String,
+        /// The database's message.
+        message: String,
+    },
+    /// The migration lock could not be taken in time.
+    #[error("timed out after {seconds} s waiting for the migration lock {lock}{}; wait for that deploy to finish, or raise --lock-timeout", holder.as_ref().map(|h| format!(" held by {h}")).unwrap_or_default())]
+    LockTimeout {
+        /// The lock (advisory key or lock file).
+        lock: String,
+        /// Who holds it (pid, application name), when known.
+        holder: Option<String>,
+        /// How long we waited.
+        seconds: u64,
+    },
+    /// A file-system operation failed.
+    #[error("{action} {}: {source}", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The path involved.
+        path: PathBuf,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The pre-deploy backup failed; nothing was applied.
+    #[error("backup failed, nothing was applied: {0}")]
+    Backup(String),
+}
+
+fn candidates_hint(candidates: &[String]) -> String {
+    if candidates.is_empty() {
+        "; there are no migrations".to_owned()
+    } else {
+        format!("; known: {}", candidates.join(", "))
+    }
+}
+
+fn integrity_message(problems: &[crate::integrity::Problem]) -> String {
+    let lines: Vec<String> = problems.iter().map(|p| p.message.clone()).collect();
+    format!("integrity check failed:\n  {}", lines.join("\n  "))
+}
+
+impl Error {
+    /// The class that decides the exit code.
+    pub fn class(&self) -> ErrorClass {
+        match self {
+            Error::UnsupportedScheme { .. }
+            | Error::InvalidUrl { .. }
+            | Error::MalformedMigrations { .. }
+            | Error::UnknownRevision { .. }
+            | Error::AmbiguousRevision { .. }
+            | Error::BadInput(_) => ErrorClass::BadInput,
+            Error::Integrity { .. } => ErrorClass::Integrity,
+            _ => ErrorClass::Operational,
+        }
+    }
+
+    /// A stable machine-readable name for the JSON `error.kind` field.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::UnsupportedScheme { .. } => "unsupported_scheme",
+            Error::InvalidUrl { .. } => "invalid_url",
+            Error::Connection { .. } => "connection",
+            Error::MalformedMigrations { .. } => "malformed_migrations",
+            Error::UnknownRevision { .. } => "unknown_revision",
+            Error::AmbiguousRevision { .. } => "ambiguous_revision",
+            Error::BadInput(_) => "bad_input",
+            Error::Integrity { .. } => "integrity",
+            Error::MigrationFailed { .. } => "migration_failed",
+            Error::Query { .. } => "query",
+            Error::LockTimeout { .. } => "lock_timeout",
+            Error::Io { .. } => "io",
+            Error::Backup(_) => "backup",
+        }
+    }
+
+    /// Wraps a diesel error from one of the tool's own queries.
+    pub(crate) fn query(context: impl Into<String>, err: impl std::fmt::Display) -> Self {
+        Error::Query {
+            context: context.into(),
+            message: err.to_string(),
+        }
+    }
+
+    /// Wraps an I/O error with the path it concerns.
+    pub(crate) fn io(
+        action: &'static str,
+        path: impl Into<PathBuf>,
+        source: std::io::Error,
+    ) -> Self {
+        Error::Io {
+            action,
+            path: path.into(),
+            source,
+        }
+    }
+}
+
+impl From<diesel::result::Error> for Error {
+    fn from(err: diesel::result::Error) -> Self {
+        Error::query("database error", err)
+    }
+}

@@ -1,0 +1,335 @@
+//! The commands as library calls: read the status, upgrade, downgrade, stamp, render SQL.
+//!
+//! Each write command takes the migration lock first, reads the recorded state only after
+//! holding it, refuses on integrity errors, then computes a plan and executes it. A backend
+//! service calls [`run_pending_migrations`] before it starts.
+
+use std::time::Duration;
+
+use crate::db::{Backend, DatabaseUrl, PoolOptions};
+use crate::driver::Driver;
+use crate::error::{Error, Result};
+use crate::execute::{self, ExecOptions, Observer, StepReport};
+use crate::integrity::{self, CheckOptions, Problem, ProblemKind};
+use crate::migrations::MigrationSet;
+use crate::plan::{self, Plan, StampRules, Target, UpgradeRules};
+use crate::script;
+use crate::state::DbState;
+
+/// Runs `$body` with `$d` bound to the connection type of `$backend`.
+macro_rules! with_driver {
+    ($backend:expr, $d:ident => $body:expr) => {
+        match $backend {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres => {
+                type $d = diesel::PgConnection;
+                $body
+            }
+            #[cfg(feature = "sqlite")]
+            Backend::Sqlite => {
+                type $d = diesel::SqliteConnection;
+                $body
+            }
+            #[allow(unreachable_patterns)]
+            other => Err(Error::BadInput(format!(
+                "this build of haven-schema has no {other} support; enable the feature"
+            ))),
+        }
+    };
+}
+
+pub(crate) use with_driver;
+
+/// What every command needs: the database, the migrations and the limits.
+#[derive(Debug)]
+pub struct Context {
+    /// The database.
+    pub url: DatabaseUrl,
+    /// The migrations.
+    pub set: MigrationSet,
+    /// How long to wait for the migration lock.
+    pub lock_timeout: Duration,
+    /// Pool sizing and timeouts.
+    pub pool: PoolOptions,
+}
+
+impl Context {
+    /// A context with default limits (60 s lock wait).
+    pub fn new(url: DatabaseUrl, set: MigrationSet) -> Self {
+        Context {
+            url,
+            set,
+            lock_timeout: Duration::from_secs(60),
+            pool: PoolOptions::default(),
+        }
+    }
+}
+
+/// The recorded state and the problems found, from a read-only look.
+#[derive(Debug, Clone)]
+pub struct Status {
+    /// What the database records.
+    pub state: DbState,
+    /// Problems, errors and warnings.
+    pub problems: Vec<Problem>,
+}
+
+/// Reads the state without writing anything (no tables, no SQLite file are created).
+pub fn status(ctx: &Context, checks: CheckOptions) -> Result<Status> {
+    let state = with_driver!(ctx.url.backend(), D => read_only_state::<D>(ctx))?;
+    let problems = integrity::find_problems(&ctx.set, &state, checks)?;
+    Ok(Status { state, problems })
+}
+
+fn read_only_state<D: Driver>(ctx: &Context) -> Result<DbState> {
+    match D::open_existing(&ctx.url, &ctx.pool)? {
+        Some(mut conn) => conn.read_state(),
+        None => Ok(DbState::empty()),
+    }
+}
+
+/// The result of a write command.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    /// The plan that was executed.
+    pub plan: Plan,
+    /// One report per executed step.
+    pub reports: Vec<StepReport>,
+    /// Warnings found before executing (errors would have stopped the command).
+    pub problems: Vec<Problem>,
+}
+
+/// Options of `upgrade`.
+#[derive(Debug, Clone, Default)]
+pub struct UpgradeOptions {
+    /// Apply pending migrations older than the newest applied one.
+    pub allow_out_of_order: bool,
+    /// Commit all steps together or none (PostgreSQL).
+    pub single_transaction: bool,
+    /// Run `pg_dump` to this file first (PostgreSQL).
+    pub backup: Option<std::path::PathBuf>,
+}
+
+/// What the write commands do once the lock is held and the state read.
+enum Write<'a> {
+    Upgrade(&'a Target, &'a UpgradeOptions),
+    Downgrade(&'a Target),
+    Stamp(&'a Target, StampRules),
+}
+
+/// Applies migrations up to `target`.
+pub fn upgrade(
+    ctx: &Context,
+    target: &Target,
+    opts: &UpgradeOptions,
+    notice: &mut dyn FnMut(&str),
+    observer: &mut dyn Observer,
+) -> Result<Outcome> {
+    run_write(ctx, Write::Upgrade(target, opts), notice, observer)
+}
+
+/// Reverts applied migrations newer than `target`.
+pub fn downgrade(
+    ctx: &Context,
+    target: &Target,
+    notice: &mut dyn FnMut(&str),
+    observer: &mut dyn Observer,
+) -> Result<Outcome> {
+    run_write(ctx, Write::Downgrade(target), notice, observer)
+}
+
+/// Records the set "everything up to `target`" without running migration SQL.
+pub fn stamp(
+    ctx: &Context,
+    target: &Target,
+    rules: StampRules,
+    notice: &mut dyn FnMut(&str),
+    observer: &mut dyn Observer,
+) -> Result<Outcome> {
+    run_write(ctx, Write::Stamp(target, rules), notice, observer)
+}
+
+fn run_write(
+    ctx: &Context,
+    write: Write<'_>,
+    notice: &mut dyn FnMut(&str),
+    observer: &mut dyn Observer,
+) -> Result<Outcome> {
+    with_driver!(ctx.url.backend(), D => run_write_with::<D>(ctx, &write, notice, observer))
+}
+
+fn run_write_with<D: Driver>(
+    ctx: &Context,
+    write: &Write<'_>,
+    notice: &mut dyn FnMut(&str),
+    observer: &mut dyn Observer,
+) -> Result<Outcome> {
+    let _lock = D::lock(&ctx.url, ctx.lock_timeout, notice)?;
+    let pool = D::pool(&ctx.url, &ctx.pool)?;
+    let mut conn = pool.get().map_err(|e| Error::Connection {
+        url: ctx.url.redacted().to_owned(),
+        message: ctx.url.scrub(&e.to_string()),
+    })?;
+    // Read only now that the lock is held: a deploy that waited sees its predecessor's work.
+    let state = conn.read_state()?;
+    let (plan, problems, exec) = prepare(ctx, write, &state)?;
+    if let Write::Upgrade(
+        _,
+        UpgradeOptions {
+            backup: Some(file), ..
+        },
+    ) = write
+    {
+        crate::backup::pg_dump(&ctx.url, file)?;
+    }
+    let reports = execute::execute(&mut *conn, &ctx.set, &plan, exec, observer)?;
+    Ok(Outcome {
+        plan,
+        reports,
+        problems,
+    })
+}
+
+/// Checks integrity and computes the plan of a write command.
+fn prepare(
+    ctx: &Context,
+    write: &Write<'_>,
+    state: &DbState,
+) -> Result<(Plan, Vec<Problem>, ExecOptions)> {
+    let set = &ctx.set;
+    let problems = integrity::find_problems(set, state, CheckOptions { checksums: true })?;
+    let (plan, blocking, exec) = match write {
+        Write::Upgrade(target, opts) => {
+            let rules = UpgradeRules {
+                allow_out_of_order: opts.allow_out_of_order,
+            };
+            let plan = plan::upgrade(set, state, target, rules)?;
+            check_single_transaction(ctx, &plan, opts)?;
+            let blocking =
+                |p: &Problem| p.kind != ProblemKind::OutOfOrder || !opts.allow_out_of_order;
+            let exec = ExecOptions {
+                single_transaction: opts.single_transaction,
+            };
+            (
+                plan,
+                problems
+                    .iter()
+                    .filter(|p| blocking(p))
+                    .cloned()
+                    .collect::<Vec<_>>(),
+                exec,
+            )
+        }
+        Write::Downgrade(target) => {
+            let plan = plan::downgrade(set, state, target)?;
+            let blocking = problems
+                .iter()
+                .filter(|p| p.kind != ProblemKind::OutOfOrder)
+                .cloned()
+                .collect();
+            (plan, blocking, ExecOptions::default())
+        }
+        Write::Stamp(target, rules) => {
+            let upto = plan::stamp_target(set, state, target)?;
+            // stamp is the repair tool: never refused for an integrity problem.
+            (
+                plan::stamp(set, state, upto, *rules)?,
+                Vec::new(),
+                ExecOptions {
+                    single_transaction: true,
+                },
+            )
+        }
+    };
+    if integrity::has_errors(&blocking) {
+        return Err(Error::Integrity {
+            problems: blocking.into_iter().filter(|p| p.kind.is_error()).collect(),
+        });
+    }
+    let warnings = problems
+        .into_iter()
+        .filter(|p| !p.kind.is_error())
+        .collect();
+    Ok((plan, warnings, exec))
+}
+
+fn check_single_transaction(ctx: &Context, plan: &Plan, opts: &UpgradeOptions) -> Result<()> {
+    if !opts.single_transaction {
+        return Ok(());
+    }
+    if ctx.url.backend() != Backend::Postgres {
+        return Err(Error::BadInput(
+            "--single-transaction is for PostgreSQL, whose DDL is transactional".into(),
+        ));
+    }
+    let non_tx: Vec<String> = plan
+        .steps
+        .iter()
+        .filter_map(|s| s.index.map(|i| &ctx.set.migrations()[i]))
+        .filter(|m| !m.run_in_transaction())
+        .map(|m| format!("{} ({})", m.version(), m.name()))
+        .collect();
+    if non_tx.is_empty() {
+        Ok(())
+    } else {
+        Err(Error::BadInput(format!(
+            "--single-transaction cannot include non-transactional migrations: {}; upgrade to \
+             the one before them first, or run without --single-transaction",
+            non_tx.join(", ")
+        )))
+    }
+}
+
+/// Where an offline or online `--sql` script starts from.
+#[derive(Debug, Clone)]
+pub enum SqlRange {
+    /// From the database's recorded state (read-only) to the target.
+    FromDatabase(Target),
+    /// Offline: `FROM:TO`, with FROM counted as applied.
+    Offline {
+        /// The state assumed applied.
+        from: String,
+        /// The target.
+        to: String,
+    },
+}
+
+/// Renders the script of `command` for `range`, writing nothing.
+pub fn sql_script(
+    ctx: &Context,
+    command: script::Command,
+    range: &SqlRange,
+    rules: StampRules,
+) -> Result<String> {
+    let set = &ctx.set;
+    let (state, target) = match range {
+        SqlRange::FromDatabase(target) => {
+            (status(ctx, CheckOptions::default())?.state, target.clone())
+        }
+        SqlRange::Offline { from, to } => {
+            let state = plan::assumed_state(set, plan::range_point(set, from)?);
+            (state, to.parse::<Target>()?)
+        }
+    };
+    let write = match command {
+        script::Command::Upgrade => Write::Upgrade(&target, &UpgradeOptions::default()),
+        script::Command::Downgrade => Write::Downgrade(&target),
+        script::Command::Stamp => Write::Stamp(&target, rules),
+    };
+    let (plan, _, _) = prepare(ctx, &write, &state)?;
+    script::render(set, &plan, ctx.url.backend(), command)
+}
+
+/// Runs the pending migrations embedded in this build on `url`, with the lock and checksum
+/// checks of `haven-migrate upgrade head`. Call it before a service starts.
+pub fn run_pending_migrations(url: &DatabaseUrl) -> Result<Vec<StepReport>> {
+    let ctx = Context::new(url.clone(), MigrationSet::embedded(url.backend())?);
+    let outcome = upgrade(
+        &ctx,
+        &Target::Head,
+        &UpgradeOptions::default(),
+        &mut |_| {},
+        &mut execute::Silent,
+    )?;
+    Ok(outcome.reports)
+}

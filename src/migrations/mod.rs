@@ -1,0 +1,435 @@
+//! The migration set: what migrations exist, read from a directory or embedded in the build.
+//!
+//! Names follow the diesel CLI: a directory `2026-01-01-000001_initial_schema` has the
+//! version `20260101000001` (everything before the first `_`, dashes removed), and versions
+//! compare as strings. The SQL text is read only when asked for, so status commands that
+//! need only versions and names never open an `up.sql`.
+
+pub mod checksum;
+mod embedded;
+pub mod locate;
+pub mod revision;
+pub mod split;
+
+use std::borrow::Cow;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use crate::db::Backend;
+use crate::error::{Error, Result};
+
+pub use embedded::EmbeddedEntry;
+
+/// Where a migration's SQL text lives.
+#[derive(Debug)]
+enum SqlText {
+    Embedded(&'static str),
+    File {
+        path: PathBuf,
+        text: OnceLock<String>,
+    },
+}
+
+impl SqlText {
+    fn file(path: PathBuf) -> Self {
+        SqlText::File {
+            path,
+            text: OnceLock::new(),
+        }
+    }
+
+    fn read(&self) -> Result<&str> {
+        match self {
+            SqlText::Embedded(text) => Ok(text),
+            SqlText::File { path, text } => {
+                if let Some(t) = text.get() {
+                    return Ok(t);
+                }
+                let read =
+                    fs::read_to_string(path).map_err(|e| Error::io("cannot read", path, e))?;
+                Ok(text.get_or_init(|| read))
+            }
+        }
+    }
+}
+
+/// One migration: a version, a name, its SQL and how it runs.
+#[derive(Debug)]
+pub struct Migration {
+    version: String,
+    dir_name: String,
+    up: SqlText,
+    down: Option<SqlText>,
+    run_in_transaction: bool,
+    metadata_without_transaction_flag: bool,
+    path: Option<PathBuf>,
+}
+
+impl Migration {
+    /// The version diesel records: the digits before the first `_`.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// The directory name, e.g. `2026-01-01-000001_initial_schema`.
+    pub fn dir_name(&self) -> &str {
+        &self.dir_name
+    }
+
+    /// The name after the version, e.g. `initial_schema`.
+    pub fn name(&self) -> &str {
+        self.dir_name.split_once('_').map_or("", |(_, n)| n)
+    }
+
+    /// The `up.sql` text.
+    pub fn up_sql(&self) -> Result<&str> {
+        self.up.read()
+    }
+
+    /// The `down.sql` text; an error naming the file when there is none.
+    pub fn down_sql(&self) -> Result<&str> {
+        match &self.down {
+            Some(text) => text.read(),
+            None => Err(Error::MalformedMigrations {
+                path: self.location().join("down.sql"),
+                problem: format!(
+                    "migration {} ({}) has no down.sql, so it cannot be reverted; add one",
+                    self.version,
+                    self.name()
+                ),
+            }),
+        }
+    }
+
+    /// Whether a `down.sql` exists.
+    pub fn has_down(&self) -> bool {
+        self.down.is_some()
+    }
+
+    /// Whether it runs inside a transaction (diesel's `run_in_transaction`).
+    pub fn run_in_transaction(&self) -> bool {
+        self.run_in_transaction
+    }
+
+    /// True when a `metadata.toml` exists without `run_in_transaction`: diesel then runs the
+    /// migration outside a transaction, which is rarely what its author meant.
+    pub fn metadata_lacks_transaction_flag(&self) -> bool {
+        self.metadata_without_transaction_flag
+    }
+
+    /// The directory on disk, or `None` for embedded migrations.
+    pub fn path(&self) -> Option<&Path> {
+        self.path.as_deref()
+    }
+
+    fn location(&self) -> PathBuf {
+        self.path
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("<embedded>/{}", self.dir_name)))
+    }
+
+    /// SHA-256 of `up.sql`, normalised for CRLF and a leading BOM.
+    pub fn checksum(&self) -> Result<String> {
+        Ok(checksum::of_sql(self.up_sql()?))
+    }
+}
+
+/// Where the migration set was read from, for `-v` output and `history --verbose`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Origin {
+    /// `--migration-dir` or `MIGRATION_DIRECTORY`.
+    Flag(PathBuf),
+    /// `[migrations_directory]` of a `diesel.toml` (the config file, then the directory used).
+    DieselToml {
+        /// The `diesel.toml` that named it.
+        config: PathBuf,
+        /// The directory read (maybe the sibling for the URL's backend).
+        dir: PathBuf,
+    },
+    /// Compiled into the binary.
+    Embedded(Backend),
+    /// A directory given by a library caller.
+    Directory(PathBuf),
+}
+
+impl Origin {
+    /// The directory migrations are read from, if they come from disk.
+    pub fn dir(&self) -> Option<&Path> {
+        match self {
+            Origin::Flag(d) | Origin::Directory(d) | Origin::DieselToml { dir: d, .. } => Some(d),
+            Origin::Embedded(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Origin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Origin::Flag(d) => write!(f, "{} (from --migration-dir)", d.display()),
+            Origin::DieselToml { config, dir } => {
+                write!(f, "{} (from {})", dir.display(), config.display())
+            }
+            Origin::Embedded(b) => write!(f, "the {b} migrations embedded in this binary"),
+            Origin::Directory(d) => write!(f, "{}", d.display()),
+        }
+    }
+}
+
+/// An ordered, validated set of migrations.
+#[derive(Debug)]
+pub struct MigrationSet {
+    origin: Origin,
+    migrations: Vec<Migration>,
+}
+
+impl MigrationSet {
+    /// The migrations embedded at build time for `backend`.
+    pub fn embedded(backend: Backend) -> Result<Self> {
+        let entries = match backend {
+            Backend::Postgres => embedded::POSTGRES,
+            Backend::Sqlite => embedded::SQLITE,
+        };
+        let migrations = entries
+            .iter()
+            .map(|e| migration_from_embedded(e, backend))
+            .collect::<Result<Vec<_>>>()?;
+        Self::new(Origin::Embedded(backend), migrations)
+    }
+
+    /// The migrations in a directory, validated.
+    pub fn from_dir(dir: impl Into<PathBuf>) -> Result<Self> {
+        let dir = dir.into();
+        Self::read(Origin::Directory(dir))
+    }
+
+    /// Reads the migrations that `origin` names.
+    pub fn read(origin: Origin) -> Result<Self> {
+        if let Origin::Embedded(backend) = origin {
+            return Self::embedded(backend);
+        }
+        let dir = origin.dir().map(Path::to_path_buf).unwrap_or_default();
+        let migrations = read_dir_entries(&dir)?
+            .into_iter()
+            .map(|p| migration_from_dir(&p))
+            .collect::<Result<Vec<_>>>()?;
+        Self::new(origin, migrations)
+    }
+
+    fn new(origin: Origin, mut migrations: Vec<Migration>) -> Result<Self> {
+        migrations.sort_by(|a, b| a.version.cmp(&b.version).then(a.dir_name.cmp(&b.dir_name)));
+        if let Some(pair) = migrations.windows(2).find(|w| w[0].version == w[1].version) {
+            return Err(Error::MalformedMigrations {
+                path: origin.dir().map_or_else(|| PathBuf::from("<embedded>"), Path::to_path_buf),
+                problem: format!(
+                    "two migrations share the version {}: {} and {}; diesel would silently treat \
+                     them as one. Give one of them a new timestamp (e.g. with `haven-migrate revision`)",
+                    pair[0].version, pair[0].dir_name, pair[1].dir_name
+                ),
+            });
+        }
+        Ok(MigrationSet { origin, migrations })
+    }
+
+    /// Where the set was read from.
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// All migrations, oldest first.
+    pub fn migrations(&self) -> &[Migration] {
+        &self.migrations
+    }
+
+    /// The newest migration, if any.
+    pub fn head(&self) -> Option<&Migration> {
+        self.migrations.last()
+    }
+
+    /// The position of `version`, if it is in the set.
+    pub fn position(&self, version: &str) -> Option<usize> {
+        self.migrations
+            .binary_search_by(|m| m.version.as_str().cmp(version))
+            .ok()
+    }
+
+    /// The migration with this exact version.
+    pub fn get(&self, version: &str) -> Option<&Migration> {
+        self.position(version).map(|i| &self.migrations[i])
+    }
+}
+
+/// The migration subdirectories of `dir`, skipping files and hidden entries as diesel does.
+fn read_dir_entries(dir: &Path) -> Result<Vec<PathBuf>> {
+    let entries = fs::read_dir(dir).map_err(|e| Error::MalformedMigrations {
+        path: dir.to_path_buf(),
+        problem: format!(
+            "cannot read the migration directory ({e}); check --migration-dir, \
+             MIGRATION_DIRECTORY or diesel.toml"
+        ),
+    })?;
+    let mut dirs = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(|e| Error::io("cannot list", dir, e))?;
+        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        let is_dir =
+            entry.file_type().map(|t| t.is_dir()).unwrap_or(false) || entry.path().is_dir();
+        if is_dir && !hidden {
+            dirs.push(entry.path());
+        }
+    }
+    Ok(dirs)
+}
+
+/// Splits a directory name into its version; an error names the directory and the fix.
+pub fn version_of(dir_name: &str) -> std::result::Result<String, String> {
+    let (stamp, name) = dir_name.split_once('_').unwrap_or((dir_name, ""));
+    let version: String = stamp.chars().filter(|c| *c != '-').collect();
+    if version.is_empty() || !version.bytes().all(|b| b.is_ascii_digit()) || name.is_empty() {
+        return Err(format!(
+            "`{dir_name}` is not a migration name: expected <timestamp>_<name>, \
+             e.g. 2026-01-01-120000_add_users (digits and dashes, then `_`, then a name)"
+        ));
+    }
+    if version.len() > 50 {
+        return Err(format!(
+            "the version of `{dir_name}` is longer than the 50 characters diesel can record"
+        ));
+    }
+    Ok(version)
+}
+
+fn migration_from_dir(path: &Path) -> Result<Migration> {
+    let dir_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let malformed = |problem: String| Error::MalformedMigrations {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let version = version_of(&dir_name).map_err(malformed)?;
+    let up = path.join("up.sql");
+    if !up.is_file() {
+        return Err(malformed(format!(
+            "migration {version} has no up.sql; add {}, or remove the directory",
+            up.display()
+        )));
+    }
+    let down = path.join("down.sql");
+    let metadata_path = path.join("metadata.toml");
+    let metadata = match fs::read_to_string(&metadata_path) {
+        Ok(text) => Some(Cow::Owned(text)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(Error::io("cannot read", metadata_path, e)),
+    };
+    let tx = parse_metadata(metadata.as_deref(), &metadata_path)?;
+    Ok(Migration {
+        version,
+        dir_name,
+        up: SqlText::file(up),
+        down: down.is_file().then(|| SqlText::file(down)),
+        run_in_transaction: tx.run_in_transaction,
+        metadata_without_transaction_flag: tx.flag_missing,
+        path: Some(path.to_path_buf()),
+    })
+}
+
+fn migration_from_embedded(entry: &EmbeddedEntry, backend: Backend) -> Result<Migration> {
+    let pseudo_path = PathBuf::from(format!(
+        "<embedded {}>/{}",
+        backend.dir_name(),
+        entry.dir_name
+    ));
+    let malformed = |problem: String| Error::MalformedMigrations {
+        path: pseudo_path.clone(),
+        problem,
+    };
+    let version = version_of(entry.dir_name).map_err(malformed)?;
+    let up = entry
+        .up
+        .ok_or_else(|| malformed(format!("migration {version} has no up.sql")))?;
+    let tx = parse_metadata(entry.metadata, &pseudo_path.join("metadata.toml"))?;
+    Ok(Migration {
+        version,
+        dir_name: entry.dir_name.to_owned(),
+        up: SqlText::Embedded(up),
+        down: entry.down.map(SqlText::Embedded),
+        run_in_transaction: tx.run_in_transaction,
+        metadata_without_transaction_flag: tx.flag_missing,
+        path: None,
+    })
+}
+
+struct TransactionMode {
+    run_in_transaction: bool,
+    flag_missing: bool,
+}
+
+#[derive(serde::Deserialize)]
+struct MetadataToml {
+    run_in_transaction: Option<bool>,
+}
+
+fn parse_metadata(text: Option<&str>, path: &Path) -> Result<TransactionMode> {
+    let Some(text) = text else {
+        return Ok(TransactionMode {
+            run_in_transaction: true,
+            flag_missing: false,
+        });
+    };
+    let parsed: MetadataToml = toml::from_str(text).map_err(|e| Error::MalformedMigrations {
+        path: path.to_path_buf(),
+        problem: format!("metadata.toml does not parse: {}", e.message()),
+    })?;
+    // diesel's TomlMetadata defaults the field to false when the file exists: match it.
+    Ok(TransactionMode {
+        run_in_transaction: parsed.run_in_transaction.unwrap_or(false),
+        flag_missing: parsed.run_in_transaction.is_none(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_follow_diesel() {
+        assert_eq!(
+            version_of("2026-01-01-000001_initial_schema").as_deref(),
+            Ok("20260101000001")
+        );
+        assert_eq!(
+            version_of("2026-11-24-060403-0000_x").as_deref(),
+            Ok("202611240604030000")
+        );
+        assert_eq!(
+            version_of("00000000000000_diesel_initial_setup").as_deref(),
+            Ok("00000000000000")
+        );
+        assert!(version_of("initial_schema").is_err());
+        assert!(version_of("2026-01-01").is_err());
+        assert!(version_of("_x").is_err());
+    }
+
+    #[test]
+    fn embedded_sets_match_their_directories() {
+        for backend in [Backend::Postgres, Backend::Sqlite] {
+            let embedded = MigrationSet::embedded(backend).expect("embedded set");
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("migrations")
+                .join(backend.dir_name());
+            let on_disk = MigrationSet::from_dir(dir).expect("directory set");
+            let names = |s: &MigrationSet| -> Vec<String> {
+                s.migrations()
+                    .iter()
+                    .map(|m| m.dir_name().to_owned())
+                    .collect()
+            };
+            assert_eq!(names(&embedded), names(&on_disk));
+            for (a, b) in embedded.migrations().iter().zip(on_disk.migrations()) {
+                assert_eq!(a.up_sql().expect("up"), b.up_sql().expect("up"));
+            }
+        }
+    }
+}

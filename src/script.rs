@@ -1,0 +1,166 @@
+//! The `--sql` output: a plan rendered as a script that `psql -v ON_ERROR_STOP=1 -f` or
+//! `sqlite3 db <` runs, leaving the same schema and bookkeeping rows as executing the plan.
+//!
+//! It prints the same bookkeeping statements that execution runs (`bookkeeping`), in the same
+//! order, with diesel's own row spelled out.
+
+use std::fmt::Write as _;
+
+use crate::bookkeeping::{self, StepSql};
+use crate::db::Backend;
+use crate::error::Result;
+use crate::migrations::{split, Migration, MigrationSet};
+use crate::plan::{Action, Plan};
+
+/// What the script is for, named in its header.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Command {
+    /// `upgrade --sql`.
+    Upgrade,
+    /// `downgrade --sql`.
+    Downgrade,
+    /// `stamp --sql`.
+    Stamp,
+}
+
+/// Renders `plan` as a SQL script for `backend`.
+pub fn render(
+    set: &MigrationSet,
+    plan: &Plan,
+    backend: Backend,
+    command: Command,
+) -> Result<String> {
+    let mut out = header(backend, command, plan);
+    out.push_str(&bookkeeping::setup_sql());
+    out.push_str("\n\n");
+    if command == Command::Stamp {
+        render_stamp(&mut out, set, plan)?;
+    } else {
+        for step in &plan.steps {
+            let Some(m) = step.index.map(|i| &set.migrations()[i]) else {
+                continue;
+            };
+            render_migration(&mut out, m, step.action)?;
+        }
+    }
+    Ok(out)
+}
+
+fn header(backend: Backend, command: Command, plan: &Plan) -> String {
+    let (verb, run) = match backend {
+        Backend::Postgres => ("PostgreSQL", "psql -v ON_ERROR_STOP=1 -f FILE"),
+        Backend::Sqlite => ("SQLite", "sqlite3 DATABASE < FILE"),
+    };
+    let what = match command {
+        Command::Upgrade => "upgrade",
+        Command::Downgrade => "downgrade",
+        Command::Stamp => "stamp",
+    };
+    format!(
+        "-- {tool}: {what} script for {verb}, {n} step(s)\n-- Run it with: {run}\n\n",
+        tool = bookkeeping::TOOL_VERSION,
+        n = plan.steps.len()
+    )
+}
+
+fn render_migration(out: &mut String, m: &Migration, action: Action) -> Result<()> {
+    let checksum = m.checksum()?;
+    let (verb, body, sql) = match action {
+        Action::Revert => (
+            "Revert",
+            m.down_sql()?,
+            bookkeeping::revert_sql(m, &checksum),
+        ),
+        _ => (
+            "Apply",
+            m.up_sql()?,
+            bookkeeping::apply_sql(m, &checksum, None),
+        ),
+    };
+    let mode = if m.run_in_transaction() {
+        "transactional"
+    } else {
+        "not transactional"
+    };
+    let _ = writeln!(out, "-- {verb} {} {} ({mode})", m.version(), m.name());
+    let StepSql {
+        before,
+        inside,
+        diesel_row,
+        after,
+    } = sql;
+    lines(out, &before);
+    if m.run_in_transaction() {
+        out.push_str("BEGIN;\n");
+    }
+    out.push_str(&terminated(body));
+    lines(out, &inside);
+    lines(out, &[diesel_row]);
+    if m.run_in_transaction() {
+        out.push_str("COMMIT;\n");
+    }
+    lines(out, &after);
+    out.push('\n');
+    Ok(())
+}
+
+fn render_stamp(out: &mut String, set: &MigrationSet, plan: &Plan) -> Result<()> {
+    out.push_str("BEGIN;\n");
+    for step in &plan.steps {
+        let m = step.index.map(|i| &set.migrations()[i]);
+        let _ = writeln!(
+            out,
+            "-- {:?} {} {}",
+            step.action,
+            step.version,
+            m.map_or("", |m| m.name())
+        );
+        let statements = match (step.action, m) {
+            (Action::Record, Some(m)) => bookkeeping::record_sql(m, &m.checksum()?),
+            (Action::Rehash, Some(m)) => bookkeeping::record_sql(m, &m.checksum()?).split_off(1),
+            _ => bookkeeping::unrecord_sql(&step.version),
+        };
+        lines(out, &statements);
+    }
+    out.push_str("COMMIT;\n");
+    Ok(())
+}
+
+fn lines(out: &mut String, statements: &[String]) {
+    for s in statements {
+        out.push_str(s);
+        out.push('\n');
+    }
+}
+
+/// `sql` ending with a newline, and with `;` after its last statement, so that what follows
+/// in the script is never glued to it.
+fn terminated(sql: &str) -> String {
+    let mut text = sql.trim_end().to_owned();
+    let needs_semicolon = split::split_statements(sql).last().is_some_and(|last| {
+        let end = last.as_ptr() as usize - sql.as_ptr() as usize + last.len();
+        !sql[end..].trim_start().starts_with(';')
+    });
+    if needs_semicolon {
+        text.push_str("\n;");
+    }
+    text.push('\n');
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::terminated;
+
+    #[test]
+    fn terminator_is_added_only_when_missing() {
+        assert_eq!(terminated("SELECT 1;\n\n"), "SELECT 1;\n");
+        assert_eq!(terminated("SELECT 1"), "SELECT 1\n;\n");
+        assert_eq!(
+            terminated("SELECT 1 -- trailing comment"),
+            "SELECT 1 -- trailing comment\n;\n"
+        );
+        assert_eq!(terminated("SELECT 1; -- done"), "SELECT 1; -- done\n");
+        assert_eq!(terminated("-- only a comment"), "-- only a comment\n");
+    }
+}

@@ -1,0 +1,190 @@
+//! `verify`: proves every `down.sql` undoes its `up.sql`, in a scratch database.
+//!
+//! For each migration in order: snapshot the catalog, apply, snapshot, revert, compare with
+//! the first snapshot, apply again, and compare with the second. The scratch database is
+//! the tool's own (a temporary PostgreSQL database, or a temporary SQLite file), so no lock
+//! is needed, and it is removed afterwards, whatever happens.
+
+use std::path::PathBuf;
+
+use crate::db::{Backend, DatabaseUrl, PoolOptions};
+use crate::driver::Driver;
+use crate::error::{Error, Result};
+use crate::execute::{self, ExecOptions, Silent};
+use crate::migrate::{with_driver, Context};
+use crate::migrations::MigrationSet;
+use crate::plan::{Action, Plan, Step};
+
+/// The first migration whose round trip does not restore the catalog.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VerifyFailure {
+    /// Its version.
+    pub version: String,
+    /// Its name.
+    pub name: String,
+    /// "down.sql does not restore ..." or "up.sql after down.sql ...".
+    pub phase: String,
+    /// What differs, one line each.
+    pub differences: Vec<String>,
+}
+
+/// What `verify` found.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct VerifyReport {
+    /// The versions checked, in order.
+    pub checked: Vec<String>,
+    /// The first failure, if any.
+    pub failure: Option<VerifyFailure>,
+}
+
+/// Runs the up/down/up check of every migration of `ctx.set` in a scratch database on the
+/// server (or beside the file) of `ctx.url`.
+pub fn verify(ctx: &Context) -> Result<VerifyReport> {
+    let scratch = Scratch::create(&ctx.url, &ctx.pool)?;
+    with_driver!(ctx.url.backend(), D => check_all::<D>(&scratch.url, &ctx.set, &ctx.pool))
+}
+
+fn check_all<D: Driver>(
+    url: &DatabaseUrl,
+    set: &MigrationSet,
+    pool: &PoolOptions,
+) -> Result<VerifyReport> {
+    let pool = D::pool(url, pool)?;
+    let mut conn = pool.get().map_err(|e| Error::Connection {
+        url: url.redacted().to_owned(),
+        message: url.scrub(&e.to_string()),
+    })?;
+    let mut checked = Vec::new();
+    for (index, m) in set.migrations().iter().enumerate() {
+        let before = snapshot(&mut *conn)?;
+        run(&mut *conn, set, Action::Apply, index)?;
+        let after_up = snapshot(&mut *conn)?;
+        run(&mut *conn, set, Action::Revert, index)?;
+        let failure = |phase: &str, differences: Vec<String>| VerifyFailure {
+            version: m.version().to_owned(),
+            name: m.name().to_owned(),
+            phase: phase.to_owned(),
+            differences,
+        };
+        let diff = before.differences(&snapshot(&mut *conn)?);
+        if !diff.is_empty() {
+            let phase = "down.sql does not restore the state before up.sql";
+            return Ok(VerifyReport {
+                checked,
+                failure: Some(failure(phase, diff)),
+            });
+        }
+        run(&mut *conn, set, Action::Apply, index)?;
+        let diff = after_up.differences(&snapshot(&mut *conn)?);
+        if !diff.is_empty() {
+            let phase = "up.sql after down.sql does not give the same state as the first time";
+            return Ok(VerifyReport {
+                checked,
+                failure: Some(failure(phase, diff)),
+            });
+        }
+        checked.push(m.version().to_owned());
+    }
+    Ok(VerifyReport {
+        checked,
+        failure: None,
+    })
+}
+
+fn snapshot<D: Driver>(conn: &mut D) -> Result<crate::catalog::CatalogSnapshot> {
+    conn.catalog()
+        .map_err(|e| Error::query("cannot read the catalog", e))
+}
+
+fn run<D: Driver>(conn: &mut D, set: &MigrationSet, action: Action, index: usize) -> Result<()> {
+    let version = set.migrations()[index].version().to_owned();
+    let plan = Plan {
+        steps: vec![Step {
+            action,
+            version,
+            index: Some(index),
+        }],
+    };
+    execute::execute(conn, set, &plan, ExecOptions::default(), &mut Silent).map(|_| ())
+}
+
+/// A scratch database that is dropped (or deleted) when this guard goes.
+struct Scratch {
+    url: DatabaseUrl,
+    cleanup: Cleanup,
+}
+
+enum Cleanup {
+    File(PathBuf),
+    #[cfg(feature = "postgres")]
+    PgDatabase {
+        admin: DatabaseUrl,
+        name: String,
+    },
+}
+
+fn scratch_name() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
+    format!("haven_verify_{}_{nanos}", std::process::id())
+}
+
+impl Scratch {
+    fn create(url: &DatabaseUrl, _pool: &PoolOptions) -> Result<Self> {
+        match url.backend() {
+            #[cfg(feature = "postgres")]
+            Backend::Postgres => Self::create_pg(url),
+            _ => {
+                let path = std::env::temp_dir().join(format!("{}.db", scratch_name()));
+                let url = DatabaseUrl::parse(&path.to_string_lossy())?;
+                Ok(Scratch {
+                    url,
+                    cleanup: Cleanup::File(path),
+                })
+            }
+        }
+    }
+
+    #[cfg(feature = "postgres")]
+    fn create_pg(url: &DatabaseUrl) -> Result<Self> {
+        use diesel::connection::SimpleConnection;
+        let name = scratch_name();
+        let mut admin = crate::db::connect_pg(url)?;
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .map_err(|e| {
+                Error::query(
+                    format!("cannot create the scratch database {name} (the role needs CREATEDB)"),
+                    e,
+                )
+            })?;
+        let scratch = url.with_database(&name)?;
+        Ok(Scratch {
+            url: scratch,
+            cleanup: Cleanup::PgDatabase {
+                admin: url.clone(),
+                name,
+            },
+        })
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        match &self.cleanup {
+            Cleanup::File(path) => {
+                let _ = std::fs::remove_file(path);
+            }
+            #[cfg(feature = "postgres")]
+            Cleanup::PgDatabase { admin, name } => {
+                use diesel::connection::SimpleConnection;
+                if let Ok(mut conn) = crate::db::connect_pg(admin) {
+                    let _ =
+                        conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+                }
+            }
+        }
+    }
+}
