@@ -129,31 +129,32 @@ impl DatabaseUrl {
     /// The connection string without its password, for child processes that take the
     /// password from `PGPASSWORD` instead.
     pub fn without_password(&self) -> String {
-        let Ok(mut url) = url::Url::parse(&self.connection) else {
+        let Ok(mut url) = PgUrl::parse(&self.connection) else {
             return self.redacted.clone();
         };
-        let _ = url.set_password(None);
+        let _ = url.0.set_password(None);
         let pairs: Vec<(String, String)> = url
+            .0
             .query_pairs()
             .filter(|(k, _)| k != "password")
             .map(|(k, v)| (k.into_owned(), v.into_owned()))
             .collect();
         if pairs.is_empty() {
-            url.set_query(None);
+            url.0.set_query(None);
         } else {
-            url.query_pairs_mut().clear().extend_pairs(pairs);
+            url.0.query_pairs_mut().clear().extend_pairs(pairs);
         }
-        url.to_string()
+        url.render()
     }
 
     /// The same server and credentials, another database (PostgreSQL).
     pub fn with_database(&self, name: &str) -> Result<DatabaseUrl> {
-        let mut url = url::Url::parse(&self.connection).map_err(|e| Error::InvalidUrl {
+        let mut url = PgUrl::parse(&self.connection).map_err(|e| Error::InvalidUrl {
             url: self.redacted.clone(),
             reason: e.to_string(),
         })?;
-        url.set_path(&format!("/{name}"));
-        DatabaseUrl::parse(url.as_str())
+        url.0.set_path(&format!("/{name}"));
+        DatabaseUrl::parse(&url.render())
     }
 
     /// Replaces every occurrence of the password in `text` (driver messages can echo it).
@@ -202,10 +203,11 @@ fn sqlite(path_part: &str, uri: Option<&str>) -> DatabaseUrl {
 }
 
 fn parse_postgres(raw: &str) -> Result<DatabaseUrl> {
-    let mut url = url::Url::parse(raw).map_err(|e| Error::InvalidUrl {
+    let mut parsed = PgUrl::parse(raw).map_err(|e| Error::InvalidUrl {
         url: redact_unknown(raw),
         reason: e.to_string(),
     })?;
+    let url = &mut parsed.0;
     let password = url
         .password()
         .map(|p| percent_decode(p).unwrap_or_else(|| p.to_owned()));
@@ -217,7 +219,7 @@ fn parse_postgres(raw: &str) -> Result<DatabaseUrl> {
         // Infallible for URLs with a host part, which a parsed password implies.
         let _ = url.set_password(Some("***"));
     }
-    let redacted = redact_query_password(url.as_str());
+    let redacted = redact_query_password(&parsed.render());
     Ok(DatabaseUrl {
         backend: Backend::Postgres,
         connection: raw.to_owned(),
@@ -225,6 +227,43 @@ fn parse_postgres(raw: &str) -> Result<DatabaseUrl> {
         password: password.or(query_password),
         sqlite_path: None,
     })
+}
+
+/// A PostgreSQL URL parsed by the `url` crate. libpq accepts an empty host with user
+/// credentials (`postgres://user:pw@/db?host=/run/postgresql`), which `url` refuses, so such
+/// URLs are parsed with a placeholder host that `render` takes out again.
+struct PgUrl(url::Url, bool);
+
+const PLACEHOLDER_HOST: &str = "haven-placeholder-host";
+
+impl PgUrl {
+    fn parse(raw: &str) -> Result<Self, url::ParseError> {
+        match url::Url::parse(raw) {
+            Err(url::ParseError::EmptyHost) => {
+                let (scheme, rest) = raw.split_once("://").ok_or(url::ParseError::EmptyHost)?;
+                let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+                if !rest[..authority_end].ends_with('@') {
+                    return Err(url::ParseError::EmptyHost);
+                }
+                let patched = format!(
+                    "{scheme}://{}{PLACEHOLDER_HOST}{}",
+                    &rest[..authority_end],
+                    &rest[authority_end..]
+                );
+                url::Url::parse(&patched).map(|u| PgUrl(u, true))
+            }
+            other => other.map(|u| PgUrl(u, false)),
+        }
+    }
+
+    fn render(&self) -> String {
+        let text = self.0.to_string();
+        if self.1 {
+            text.replacen(&format!("@{PLACEHOLDER_HOST}"), "@", 1)
+        } else {
+            text
+        }
+    }
 }
 
 fn percent_decode(text: &str) -> Option<String> {
@@ -448,6 +487,20 @@ mod tests {
         assert_eq!(url.password(), Some("s3cr@t"));
         assert_eq!(url.scrub("failed for s3cr@t"), "failed for ***");
         assert!(!format!("{url:?} {url}").contains("s3cr"));
+        let socket = parse("postgres://u:pw99@/haven?host=/tmp/s&port=5499");
+        assert_eq!(
+            socket.redacted(),
+            "postgres://u:***@/haven?host=/tmp/s&port=5499"
+        );
+        assert_eq!(
+            socket.without_password(),
+            "postgres://u@/haven?host=%2Ftmp%2Fs&port=5499"
+        );
+        let other = socket.with_database("scratch").expect("same server");
+        assert_eq!(
+            other.connection_string(),
+            "postgres://u:pw99@/scratch?host=/tmp/s&port=5499"
+        );
         let q = parse("postgres:///haven?host=/tmp&password=topsecret");
         assert_eq!(q.redacted(), "postgres:///haven?host=/tmp&password=***");
         assert_eq!(q.password(), Some("topsecret"));

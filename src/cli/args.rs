@@ -1,0 +1,198 @@
+//! The command line, as clap derive types. The `///` comments are the `--help` text.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  success
+  1  operational failure: connection, SQL error, lock timeout, failed backup
+  2  bad input: usage, unknown or ambiguous revision, malformed migration directory,
+     a target that does not apply
+  3  check: migrations are pending (and nothing worse)
+  4  integrity problem: an edited or missing applied migration, an out-of-order pending
+     migration, an interrupted (dirty) non-transactional migration, a verify failure
+
+Revisions (REV): a full version (20260101000002), a unique version prefix (2026010100000),
+or a migration name (aurora_integration_tables). Relative targets: +N, -N; and head, base.
+
+Examples:
+  haven-migrate upgrade head                      apply everything pending
+  haven-migrate current --verbose                 where is the database?
+  haven-migrate history -r base:head              every migration, applied or not
+  haven-migrate downgrade -1                      revert the newest migration
+  haven-migrate upgrade base:head --sql > all.sql dry-run SQL, no database needed
+  haven-migrate stamp head                        record without running SQL (repair)
+  haven-migrate check && echo up to date          for deploy scripts";
+
+/// Alembic-style migrations for the HAVEN Token database, on Diesel.
+///
+/// haven-migrate reads and writes diesel's own `__diesel_schema_migrations` table, so it
+/// and the diesel CLI always agree. It adds what the diesel CLI lacks: current, history,
+/// targeted upgrade and downgrade, stamp, dry-run SQL, checksums, integrity checks and a
+/// lock that makes concurrent deploys wait for each other.
+#[derive(Debug, Parser)]
+#[command(name = "haven-migrate", version, after_long_help = EXIT_CODES, after_help = "Exit codes: 0 ok, 1 failure, 2 bad input, 3 pending (check), 4 integrity. See --help.")]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Options that every command takes, before or after its name.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// Database URL: postgres://USER:PASSWORD@HOST:PORT/DB (libpq parameters such as
+    /// ?sslmode=require pass through), or a SQLite path (sqlite://PATH, sqlite:PATH,
+    /// file:PATH, or a plain path). Also read from DATABASE_URL and from .env. With none
+    /// set, the embedded SQLite default ./haven.db is used.
+    #[arg(
+        long,
+        global = true,
+        env = "DATABASE_URL",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
+    pub database_url: Option<String>,
+
+    /// Directory of migrations (one <timestamp>_<name>/ per migration). Default: the
+    /// [migrations_directory] of diesel.toml (the sibling for the URL's backend), else the
+    /// migrations embedded in this binary.
+    #[arg(long, global = true, env = "MIGRATION_DIRECTORY", value_name = "DIR")]
+    pub migration_dir: Option<PathBuf>,
+
+    /// Output format: text for people, json for scripts (one object on stdout, also on
+    /// failure).
+    #[arg(long, global = true, value_enum, default_value_t = Format::Text)]
+    pub format: Format,
+
+    /// Seconds to wait for the migration lock held by another deploy before failing.
+    #[arg(long, global = true, default_value_t = 60, value_name = "SECS")]
+    pub lock_timeout: u64,
+
+    /// Print only errors.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// More detail: where migrations come from, timings, paths, debug logs (stderr).
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+/// Output formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Human-readable text.
+    Text,
+    /// One JSON object per invocation.
+    Json,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Show the newest applied migration and whether the database is at head.
+    Current,
+    /// List every migration, from disk and from the database: version, name, applied or
+    /// pending, run_on, and the head/current markers.
+    History(HistoryArgs),
+    /// Apply pending migrations, each in its own transaction with its bookkeeping row.
+    Upgrade(UpgradeArgs),
+    /// Revert applied migrations, newest first.
+    Downgrade(DowngradeArgs),
+    /// Record migrations as applied or not, without running their SQL (the repair tool).
+    Stamp(StampArgs),
+    /// Create a new, empty migration in every backend directory (postgres and sqlite).
+    Revision(RevisionArgs),
+    /// Exit 0 when the database is at head and consistent, 3 when migrations are pending,
+    /// 4 on an integrity problem.
+    Check,
+    /// In a scratch database, run up, down, up for every migration and compare the catalog,
+    /// to prove each down.sql restores the state before its up.sql.
+    Verify,
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+}
+
+/// `history` options.
+#[derive(Debug, Args)]
+pub struct HistoryArgs {
+    /// Only versions in START:END (inclusive; revisions, base or head; either side may be
+    /// empty).
+    #[arg(
+        short = 'r',
+        long = "rev-range",
+        value_name = "START:END",
+        allow_hyphen_values = true
+    )]
+    pub range: Option<String>,
+}
+
+/// `upgrade` options.
+#[derive(Debug, Args)]
+pub struct UpgradeArgs {
+    /// head (default), +N, or a revision; with --sql also FROM:TO (offline, e.g. base:head).
+    #[arg(default_value = "head", value_name = "TARGET")]
+    pub target: String,
+    /// Print the SQL script instead of running it (psql -v ON_ERROR_STOP=1 -f, or sqlite3).
+    #[arg(long, conflicts_with = "dry_run")]
+    pub sql: bool,
+    /// Print the plan (ordered steps and transaction modes) without SQL, writing nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Also apply pending migrations older than the newest applied one.
+    #[arg(long)]
+    pub allow_out_of_order: bool,
+    /// Commit all pending migrations together, or none (PostgreSQL).
+    #[arg(long)]
+    pub single_transaction: bool,
+    /// Run pg_dump to FILE first and abort, with nothing applied, if it fails (PostgreSQL).
+    #[arg(long, value_name = "FILE")]
+    pub backup: Option<PathBuf>,
+}
+
+/// `downgrade` options.
+#[derive(Debug, Args)]
+pub struct DowngradeArgs {
+    /// -N, base, or a revision that stays applied; with --sql also FROM:TO (e.g. head:base).
+    #[arg(value_name = "TARGET", allow_hyphen_values = true)]
+    pub target: String,
+    /// Print the SQL script instead of running it.
+    #[arg(long)]
+    pub sql: bool,
+}
+
+/// `stamp` options.
+#[derive(Debug, Args)]
+pub struct StampArgs {
+    /// head, base, a revision, +N or -N: the recorded set becomes everything up to it.
+    #[arg(value_name = "TARGET", allow_hyphen_values = true)]
+    pub target: String,
+    /// Also delete records of versions that no migration has.
+    #[arg(long)]
+    pub purge: bool,
+    /// Re-record the checksums of applied migrations whose up.sql was edited on purpose.
+    #[arg(long)]
+    pub rehash: bool,
+    /// Print the SQL script instead of running it.
+    #[arg(long)]
+    pub sql: bool,
+}
+
+/// `revision` options.
+#[derive(Debug, Args)]
+pub struct RevisionArgs {
+    /// What the migration does; becomes the directory name (e.g. "add staking index").
+    #[arg(short, long, value_name = "MESSAGE")]
+    pub message: String,
+}
+
+/// `completions` options.
+#[derive(Debug, Args)]
+pub struct CompletionsArgs {
+    /// The shell.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}

@@ -1,0 +1,248 @@
+//! Runs each command through the library and collects a [`Report`]. Nothing here prints
+//! results; `output` does.
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use haven_schema::integrity::CheckOptions;
+use haven_schema::migrate::{self, Context, SqlRange, Status, UpgradeOptions};
+use haven_schema::migrations::{locate, revision, Origin};
+use haven_schema::plan::{self, StampRules, Target};
+use haven_schema::script;
+use haven_schema::{Error, Result};
+
+use super::args::{Command, DowngradeArgs, HistoryArgs, StampArgs, UpgradeArgs};
+use super::output::Output;
+use super::report::Report;
+
+/// Runs `command` and returns its report (errors are the caller's to report).
+pub fn run(command: &Command, ctx: &Context, out: &mut Output) -> Result<Report> {
+    match command {
+        Command::Current => current(ctx),
+        Command::History(args) => history(ctx, args),
+        Command::Upgrade(args) => upgrade(ctx, args, out),
+        Command::Downgrade(args) => downgrade(ctx, args, out),
+        Command::Stamp(args) => stamp(ctx, args, out),
+        Command::Check => check(ctx),
+        Command::Verify => verify(ctx),
+        Command::Revision(_) | Command::Completions(_) => {
+            Err(Error::BadInput("this command needs no database".into()))
+        }
+    }
+}
+
+fn status_report(command: &'static str, ctx: &Context, checksums: bool) -> Result<Report> {
+    let Status { state, problems } = migrate::status(ctx, CheckOptions { checksums })?;
+    Ok(Report::new(command).with_status(&ctx.set, &state, problems))
+}
+
+fn current(ctx: &Context) -> Result<Report> {
+    status_report("current", ctx, false)
+}
+
+fn history(ctx: &Context, args: &HistoryArgs) -> Result<Report> {
+    let mut report = status_report("history", ctx, true)?;
+    if let Some(range) = &args.range {
+        let (start, end) = range.split_once(':').ok_or_else(|| {
+            Error::BadInput(format!(
+                "-r takes START:END (either side may be empty), not `{range}`"
+            ))
+        })?;
+        let bound = |text: &str| -> Result<Option<String>> {
+            if text.is_empty() {
+                return Ok(None);
+            }
+            Ok(plan::range_point(&ctx.set, text)?
+                .map(|i| ctx.set.migrations()[i].version().to_owned()))
+        };
+        let (lo, hi) = (bound(start)?, bound(end)?);
+        let base_end = end == "base";
+        report.migrations.retain(|r| {
+            lo.as_ref().is_none_or(|lo| r.version >= *lo)
+                && hi.as_ref().is_none_or(|hi| r.version <= *hi)
+                && !base_end
+        });
+    }
+    Ok(report)
+}
+
+fn range_of(target: &str) -> Option<SqlRange> {
+    target.split_once(':').map(|(from, to)| SqlRange::Offline {
+        from: from.to_owned(),
+        to: to.to_owned(),
+    })
+}
+
+fn sql_report(
+    command: &'static str,
+    ctx: &Context,
+    kind: script::Command,
+    target: &str,
+    rules: StampRules,
+) -> Result<Report> {
+    let range = match range_of(target) {
+        Some(range) => range,
+        None => SqlRange::FromDatabase(target.parse()?),
+    };
+    let sql = migrate::sql_script(ctx, kind, &range, rules)?;
+    Ok(Report {
+        sql: Some(sql),
+        ..Report::new(command)
+    })
+}
+
+fn single_target(target: &str) -> Result<Target> {
+    if target.contains(':') {
+        return Err(Error::BadInput(format!(
+            "`{target}` is a FROM:TO range, which only --sql takes"
+        )));
+    }
+    target.parse()
+}
+
+fn upgrade(ctx: &Context, args: &UpgradeArgs, out: &mut Output) -> Result<Report> {
+    if args.sql {
+        return sql_report(
+            "upgrade",
+            ctx,
+            script::Command::Upgrade,
+            &args.target,
+            StampRules::default(),
+        );
+    }
+    let target = single_target(&args.target)?;
+    if args.dry_run {
+        return dry_run(ctx, &target, args.allow_out_of_order);
+    }
+    let options = UpgradeOptions {
+        allow_out_of_order: args.allow_out_of_order,
+        single_transaction: args.single_transaction,
+        backup: args.backup.clone(),
+    };
+    let started = Instant::now();
+    let outcome = {
+        let (mut notice, mut observer) = out.progress();
+        migrate::upgrade(ctx, &target, &options, &mut notice, &mut observer)?
+    };
+    finish("upgrade", ctx, outcome, started.elapsed())
+}
+
+fn dry_run(ctx: &Context, target: &Target, allow_out_of_order: bool) -> Result<Report> {
+    let Status { state, problems } = migrate::status(ctx, CheckOptions { checksums: true })?;
+    let rules = plan::UpgradeRules { allow_out_of_order };
+    let plan = plan::upgrade(&ctx.set, &state, target, rules)?;
+    Ok(Report::new("upgrade")
+        .with_status(&ctx.set, &state, problems)
+        .with_plan(&ctx.set, &plan))
+}
+
+fn downgrade(ctx: &Context, args: &DowngradeArgs, out: &mut Output) -> Result<Report> {
+    if args.sql {
+        return sql_report(
+            "downgrade",
+            ctx,
+            script::Command::Downgrade,
+            &args.target,
+            StampRules::default(),
+        );
+    }
+    let target = single_target(&args.target)?;
+    let started = Instant::now();
+    let outcome = {
+        let (mut notice, mut observer) = out.progress();
+        migrate::downgrade(ctx, &target, &mut notice, &mut observer)?
+    };
+    finish("downgrade", ctx, outcome, started.elapsed())
+}
+
+fn stamp(ctx: &Context, args: &StampArgs, out: &mut Output) -> Result<Report> {
+    let rules = StampRules {
+        purge: args.purge,
+        rehash: args.rehash,
+    };
+    if args.sql {
+        return sql_report("stamp", ctx, script::Command::Stamp, &args.target, rules);
+    }
+    let target = single_target(&args.target)?;
+    let started = Instant::now();
+    let outcome = {
+        let (mut notice, mut observer) = out.progress();
+        migrate::stamp(ctx, &target, rules, &mut notice, &mut observer)?
+    };
+    finish("stamp", ctx, outcome, started.elapsed())
+}
+
+/// The report of a write command: what ran, then the state it left.
+fn finish(
+    command: &'static str,
+    ctx: &Context,
+    outcome: migrate::Outcome,
+    total: Duration,
+) -> Result<Report> {
+    let after = status_report(command, ctx, false)?;
+    let mut problems = outcome.problems;
+    problems.extend(
+        after
+            .problems
+            .iter()
+            .filter(|p| !problems_contains(&problems, p))
+            .cloned()
+            .collect::<Vec<_>>(),
+    );
+    Ok(Report {
+        steps: Some(outcome.reports),
+        total_ms: Some(total.as_secs_f64() * 1000.0),
+        problems,
+        ..after
+    })
+}
+
+fn problems_contains(
+    list: &[haven_schema::integrity::Problem],
+    p: &haven_schema::integrity::Problem,
+) -> bool {
+    list.iter()
+        .any(|q| q.kind == p.kind && q.version == p.version)
+}
+
+fn check(ctx: &Context) -> Result<Report> {
+    let mut report = status_report("check", ctx, true)?;
+    let errors = report.problems.iter().any(|p| p.kind.is_error());
+    report.exit = if errors {
+        4
+    } else if report.at_head == Some(false) {
+        3
+    } else {
+        0
+    };
+    report.ok = report.exit == 0;
+    Ok(report)
+}
+
+fn verify(ctx: &Context) -> Result<Report> {
+    let result = haven_schema::verify::verify(ctx)?;
+    let failed = result.failure.is_some();
+    Ok(Report {
+        ok: !failed,
+        exit: if failed { 4 } else { 0 },
+        verify: Some(result),
+        ..Report::new("verify")
+    })
+}
+
+/// `revision`: needs only the migration directory.
+pub fn revision(message: &str, origin: &Origin) -> Result<Report> {
+    let Some(dir) = origin.dir() else {
+        return Err(Error::BadInput(
+            "revision needs a migration directory: pass --migration-dir DIR (or set \
+             MIGRATION_DIRECTORY), or run it in a project whose diesel.toml names one"
+                .into(),
+        ));
+    };
+    let dirs = locate::backend_siblings(dir);
+    let created: Vec<PathBuf> = revision::create(&dirs, message, chrono::Utc::now())?;
+    Ok(Report {
+        created: Some(created.iter().map(|p| p.display().to_string()).collect()),
+        ..Report::new("revision")
+    })
+}

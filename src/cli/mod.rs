@@ -1,0 +1,209 @@
+//! The `haven-migrate` binary: parse the command line, build the context (URL, migrations,
+//! limits), run the command, print the report, and map errors to exit codes.
+
+mod args;
+mod commands;
+mod output;
+mod report;
+
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{CommandFactory, Parser};
+use haven_schema::db::{Backend, DatabaseUrl, PoolOptions};
+use haven_schema::migrate::Context;
+use haven_schema::migrations::locate::{self, LocateOptions};
+use haven_schema::migrations::{MigrationSet, Origin};
+use haven_schema::{Error, ErrorClass};
+
+use args::{Cli, Command, Format, GlobalArgs};
+use output::Output;
+use report::{ErrorInfo, Report};
+
+/// The SQLite database used when no URL is given anywhere.
+const DEFAULT_SQLITE: &str = "./haven.db";
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    // .env fills DATABASE_URL and MIGRATION_DIRECTORY before clap reads the environment.
+    let _ = dotenvy::dotenv();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(err) => return usage_error(err),
+    };
+    let out = Output {
+        format: cli.global.format,
+        quiet: cli.global.quiet,
+        verbose: cli.global.verbose,
+    };
+    let name = command_name(&cli.command);
+    match run(&cli, out) {
+        Ok(report) => {
+            out.report(&report);
+            ExitCode::from(report.exit)
+        }
+        Err((err, scrub)) => {
+            let message = scrub(&err.to_string());
+            let report = Report {
+                ok: false,
+                error: Some(ErrorInfo {
+                    kind: err.kind().to_owned(),
+                    message: message.clone(),
+                }),
+                exit: exit_code(&err),
+                problems: match &err {
+                    Error::Integrity { problems } => problems.clone(),
+                    _ => Vec::new(),
+                },
+                ..Report::new(name)
+            };
+            out.error(&report, &message);
+            ExitCode::from(report.exit)
+        }
+    }
+}
+
+type Scrubber = Box<dyn Fn(&str) -> String>;
+
+fn run(cli: &Cli, out: Output) -> Result<Report, (Error, Scrubber)> {
+    let no_scrub = |e: Error| -> (Error, Scrubber) { (e, Box::new(|s: &str| s.to_owned())) };
+    match &cli.command {
+        Command::Completions(args) => {
+            clap_complete::generate(
+                args.shell,
+                &mut Cli::command(),
+                "haven-migrate",
+                &mut std::io::stdout(),
+            );
+            return Ok(silence(Report::new("completions")));
+        }
+        Command::Revision(args) => {
+            let backend = url_from(&cli.global, out, false)
+                .map_err(no_scrub)?
+                .backend();
+            let origin = origin_for(&cli.global, backend).map_err(no_scrub)?;
+            return commands::revision(&args.message, &origin).map_err(no_scrub);
+        }
+        _ => {}
+    }
+    let url = url_from(&cli.global, out, true).map_err(no_scrub)?;
+    let scrub_url = url.clone();
+    let scrub =
+        move |e: Error| -> (Error, Scrubber) { (e, Box::new(move |s: &str| scrub_url.scrub(s))) };
+    let ctx = context(&cli.global, url, out).map_err(scrub.clone())?;
+    let mut out = out;
+    commands::run(&cli.command, &ctx, &mut out).map_err(scrub)
+}
+
+/// Completions print their own output; the report must print nothing more.
+fn silence(mut report: Report) -> Report {
+    report.command = "completions";
+    report.sql = Some(String::new());
+    report
+}
+
+fn url_from(global: &GlobalArgs, out: Output, announce: bool) -> haven_schema::Result<DatabaseUrl> {
+    match &global.database_url {
+        Some(raw) => DatabaseUrl::parse(raw),
+        None => {
+            if announce {
+                out.note(&format!(
+                    "note: no DATABASE_URL (flag, environment or .env); using the embedded SQLite default {DEFAULT_SQLITE}"
+                ));
+            }
+            DatabaseUrl::parse(DEFAULT_SQLITE)
+        }
+    }
+}
+
+fn origin_for(global: &GlobalArgs, backend: Backend) -> haven_schema::Result<Origin> {
+    let working_dir = std::env::current_dir().map_err(|e| Error::Io {
+        action: "cannot read the working directory",
+        path: ".".into(),
+        source: e,
+    })?;
+    locate::locate(&LocateOptions {
+        explicit_dir: global.migration_dir.clone(),
+        config_file: std::env::var_os("DIESEL_CONFIG_FILE").map(Into::into),
+        working_dir,
+        backend,
+    })
+}
+
+fn context(global: &GlobalArgs, url: DatabaseUrl, out: Output) -> haven_schema::Result<Context> {
+    let origin = origin_for(global, url.backend())?;
+    out.debug(&format!("database: {url} ({})", url.backend()));
+    out.debug(&format!("migrations: {origin}"));
+    let set = MigrationSet::read(origin)?;
+    Ok(Context {
+        url,
+        set,
+        lock_timeout: Duration::from_secs(global.lock_timeout),
+        pool: PoolOptions::default(),
+    })
+}
+
+fn exit_code(err: &Error) -> u8 {
+    match err.class() {
+        ErrorClass::Operational => 1,
+        ErrorClass::BadInput => 2,
+        ErrorClass::Integrity => 4,
+    }
+}
+
+fn command_name(command: &Command) -> &'static str {
+    match command {
+        Command::Current => "current",
+        Command::History(_) => "history",
+        Command::Upgrade(_) => "upgrade",
+        Command::Downgrade(_) => "downgrade",
+        Command::Stamp(_) => "stamp",
+        Command::Revision(_) => "revision",
+        Command::Check => "check",
+        Command::Verify => "verify",
+        Command::Completions(_) => "completions",
+    }
+}
+
+/// Usage errors exit 2 (help and version exit 0); with `--format json`, as a JSON object.
+fn usage_error(err: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
+        let _ = err.print();
+        let code = if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            2
+        } else {
+            0
+        };
+        return ExitCode::from(code);
+    }
+    let args: Vec<String> = std::env::args().collect();
+    let json = args
+        .windows(2)
+        .any(|w| w[0] == "--format" && w[1] == "json")
+        || args.iter().any(|a| a == "--format=json");
+    if json {
+        let report = Report {
+            ok: false,
+            error: Some(ErrorInfo {
+                kind: "usage".into(),
+                message: err.kind().to_string(),
+            }),
+            exit: 2,
+            ..Report::new("usage")
+        };
+        Output {
+            format: Format::Json,
+            quiet: false,
+            verbose: false,
+        }
+        .report(&report);
+    }
+    let _ = err.print();
+    ExitCode::from(2)
+}

@@ -1,0 +1,400 @@
+//! Where output is formatted: results on stdout (text or one JSON object), logs, progress
+//! and errors on stderr. Passwords never reach here unredacted: every error text passes
+//! through the URL's scrubber first.
+
+use std::io::{IsTerminal, Write};
+
+use haven_schema::execute::{Observer, StepReport};
+use haven_schema::migrations::Migration;
+use haven_schema::plan::{Action, Step};
+
+use super::args::Format;
+use super::report::{MigrationRow, Report};
+
+/// How to print, decided once from the global flags.
+#[derive(Debug, Clone, Copy)]
+pub struct Output {
+    pub format: Format,
+    pub quiet: bool,
+    pub verbose: bool,
+}
+
+impl Output {
+    /// A note on stderr (suppressed by -q).
+    pub fn note(&self, message: &str) {
+        if !self.quiet {
+            eprintln!("{message}");
+        }
+    }
+
+    /// A debug log on stderr (only with -v).
+    pub fn debug(&self, message: &str) {
+        if self.verbose {
+            eprintln!("debug: {message}");
+        }
+    }
+
+    /// The lock-wait notice and the per-step observer of a write command.
+    pub fn progress(&self) -> (impl FnMut(&str) + use<>, StepPrinter) {
+        let quiet = self.quiet;
+        let notice = move |holder: &str| {
+            if !quiet {
+                eprintln!("waiting for the migration lock held by {holder}...");
+            }
+        };
+        (
+            notice,
+            StepPrinter {
+                out: *self,
+                bar: None,
+            },
+        )
+    }
+
+    /// Prints the result of a command.
+    pub fn report(&self, report: &Report) {
+        match self.format {
+            Format::Json => println!(
+                "{}",
+                serde_json::to_string_pretty(report).unwrap_or_default()
+            ),
+            Format::Text if !self.quiet || report.sql.is_some() => {
+                let text = render_text(report, self.verbose);
+                let mut stdout = std::io::stdout().lock();
+                let _ = stdout.write_all(text.as_bytes());
+            }
+            Format::Text => {}
+        }
+    }
+
+    /// Prints an error: the message on stderr, and in JSON mode the object on stdout.
+    pub fn error(&self, report: &Report, message: &str) {
+        eprintln!("error: {message}");
+        if self.format == Format::Json {
+            self.report(report);
+        }
+    }
+}
+
+/// Prints one line per migration as it finishes, with a progress bar on a terminal.
+pub struct StepPrinter {
+    out: Output,
+    bar: Option<indicatif::ProgressBar>,
+}
+
+impl StepPrinter {
+    fn line(&self, text: &str) {
+        match (&self.bar, self.out.format) {
+            (Some(bar), _) => bar.println(text),
+            (None, Format::Json) => eprintln!("{text}"),
+            (None, Format::Text) => println!("{text}"),
+        }
+    }
+}
+
+impl Observer for StepPrinter {
+    fn step_started(&mut self, _step: &Step, _m: Option<&Migration>, index: usize, total: usize) {
+        let show_bar = index == 0
+            && total > 5
+            && !self.out.quiet
+            && self.out.format == Format::Text
+            && std::io::stdout().is_terminal();
+        if show_bar {
+            let bar = indicatif::ProgressBar::new(total as u64);
+            let template = if std::env::var_os("NO_COLOR").is_some() {
+                "{pos}/{len} [{bar:30}] {elapsed}"
+            } else {
+                "{pos}/{len} [{bar:30.cyan/blue}] {elapsed}"
+            };
+            if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
+                bar.set_style(style.progress_chars("=> "));
+            }
+            self.bar = Some(bar);
+        }
+    }
+
+    fn step_finished(&mut self, report: &StepReport) {
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+        if !self.out.quiet {
+            self.line(&step_line(report));
+        }
+    }
+}
+
+impl Drop for StepPrinter {
+    fn drop(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+fn verb(action: Action) -> &'static str {
+    match action {
+        Action::Apply => "applied",
+        Action::Revert => "reverted",
+        Action::Record => "recorded",
+        Action::Unrecord => "unrecorded",
+        Action::Rehash => "rehashed",
+    }
+}
+
+fn imperative(action: Action) -> &'static str {
+    match action {
+        Action::Apply => "apply",
+        Action::Revert => "revert",
+        Action::Record => "record",
+        Action::Unrecord => "unrecord",
+        Action::Rehash => "rehash",
+    }
+}
+
+fn step_line(r: &StepReport) -> String {
+    format!(
+        "{:<10} {} {} ({})",
+        verb(r.action),
+        r.version,
+        r.name,
+        ms(r.duration.as_secs_f64() * 1000.0)
+    )
+}
+
+fn ms(millis: f64) -> String {
+    if millis >= 1000.0 {
+        format!("{:.2} s", millis / 1000.0)
+    } else {
+        format!("{millis:.1} ms")
+    }
+}
+
+fn render_text(r: &Report, verbose: bool) -> String {
+    if let Some(sql) = &r.sql {
+        return sql.clone();
+    }
+    let mut out = String::new();
+    match r.command {
+        "current" => current_text(&mut out, r, verbose),
+        "history" => history_text(&mut out, r, verbose),
+        "check" => check_text(&mut out, r),
+        "verify" => verify_text(&mut out, r),
+        "revision" => {
+            for path in r.created.iter().flatten() {
+                out.push_str(&format!("created {path}\n"));
+            }
+        }
+        _ if r.plan.is_some() => plan_text(&mut out, r),
+        _ => summary_text(&mut out, r),
+    }
+    problems_text(&mut out, r);
+    out
+}
+
+fn label(r: &Report, version: Option<&str>) -> String {
+    match version {
+        Some(v) => {
+            let name = r.name_of(v);
+            if name.is_empty() {
+                format!("{v} (unknown to the migrations)")
+            } else {
+                format!("{v} ({name})")
+            }
+        }
+        None => "base (nothing applied)".to_owned(),
+    }
+}
+
+fn position_text(r: &Report) -> String {
+    let here = label(r, r.current.as_deref());
+    match (r.at_head, r.pending) {
+        (Some(true), _) if r.head.is_some() => format!("{here} (head)"),
+        (Some(true), _) => format!("{here}; there are no migrations"),
+        (_, Some(n)) => format!(
+            "{here}; not up to date: {n} pending, head is {}; run `haven-migrate upgrade head`",
+            label(r, r.head.as_deref())
+        ),
+        _ => here,
+    }
+}
+
+fn current_text(out: &mut String, r: &Report, verbose: bool) {
+    out.push_str(&position_text(r));
+    out.push('\n');
+    if verbose {
+        let run_on = r
+            .current
+            .as_ref()
+            .and_then(|v| r.migrations.iter().find(|m| &m.version == v))
+            .and_then(|m| m.run_on.clone());
+        out.push_str(&format!(
+            "  run on:     {}\n",
+            run_on.unwrap_or_else(|| "-".into())
+        ));
+        out.push_str(&format!("  pending:    {}\n", r.pending.unwrap_or(0)));
+        out.push_str(&format!(
+            "  migrations: {}\n",
+            r.source.clone().unwrap_or_default()
+        ));
+    }
+}
+
+fn state_word(m: &MigrationRow) -> &'static str {
+    match (m.known, m.applied, m.dirty) {
+        (_, _, true) => "DIRTY",
+        (false, true, _) => "MISSING",
+        (false, false, _) => "leftover",
+        (true, true, _) => "applied",
+        (true, false, _) => "pending",
+    }
+}
+
+fn history_text(out: &mut String, r: &Report, verbose: bool) {
+    if verbose {
+        out.push_str(&format!(
+            "migrations: {}\n",
+            r.source.clone().unwrap_or_default()
+        ));
+    }
+    for m in &r.migrations {
+        let mut marks = Vec::new();
+        if r.head.as_deref() == Some(m.version.as_str()) {
+            marks.push("head");
+        }
+        if r.current.as_deref() == Some(m.version.as_str()) {
+            marks.push("current");
+        }
+        if m.checksum_ok == Some(false) {
+            marks.push("EDITED");
+        }
+        let name = if m.known {
+            m.name.as_str()
+        } else {
+            "(not in the migrations)"
+        };
+        let run_on = m.run_on.as_deref().unwrap_or("-");
+        let marks = if marks.is_empty() {
+            String::new()
+        } else {
+            format!(" ({})", marks.join(", "))
+        };
+        out.push_str(&format!(
+            "{:<18} {:<8} {:<19} {name}{marks}\n",
+            m.version,
+            state_word(m),
+            run_on
+        ));
+        if verbose && m.known {
+            out.push_str(&format!(
+                "{:<18} path: {}; {}; down.sql: {}; checksum: {}\n",
+                "",
+                m.path.as_deref().unwrap_or("(embedded)"),
+                if m.transactional == Some(false) {
+                    "not transactional"
+                } else {
+                    "transactional"
+                },
+                if m.has_down == Some(true) {
+                    "yes"
+                } else {
+                    "NO"
+                },
+                match m.checksum_ok {
+                    Some(true) => "ok",
+                    Some(false) => "DIFFERS",
+                    None => "-",
+                },
+            ));
+        }
+    }
+    if r.migrations.is_empty() {
+        out.push_str("no migrations in range\n");
+    }
+}
+
+fn check_text(out: &mut String, r: &Report) {
+    let line = match r.exit {
+        0 => format!("ok: {}\n", position_text(r)),
+        3 => format!("pending: {}\n", position_text(r)),
+        _ => format!("integrity problems found; {}\n", position_text(r)),
+    };
+    out.push_str(&line);
+}
+
+fn verify_text(out: &mut String, r: &Report) {
+    let Some(v) = &r.verify else { return };
+    match &v.failure {
+        None => out.push_str(&format!(
+            "ok: {} migration(s) round-trip cleanly (up, down, up) in a scratch database\n",
+            v.checked.len()
+        )),
+        Some(f) => {
+            out.push_str(&format!(
+                "FAILED: migration {} ({}): {}\n",
+                f.version, f.name, f.phase
+            ));
+            for d in &f.differences {
+                out.push_str(&format!("  {d}\n"));
+            }
+        }
+    }
+}
+
+fn plan_text(out: &mut String, r: &Report) {
+    let plan = r.plan.as_deref().unwrap_or_default();
+    if plan.is_empty() {
+        out.push_str(&format!("nothing to do: {}\n", position_text(r)));
+        return;
+    }
+    out.push_str(&format!(
+        "plan ({} step(s), nothing is written):\n",
+        plan.len()
+    ));
+    for (i, p) in plan.iter().enumerate() {
+        let mode = if p.transactional {
+            "in its own transaction"
+        } else {
+            "NOT transactional, statement by statement"
+        };
+        out.push_str(&format!(
+            "  {}. {} {} {} ({mode})\n",
+            i + 1,
+            imperative(p.action),
+            p.version,
+            p.name
+        ));
+    }
+}
+
+fn summary_text(out: &mut String, r: &Report) {
+    let steps = r.steps.as_deref().unwrap_or_default();
+    if steps.is_empty() {
+        out.push_str(&format!("nothing to do: {}\n", position_text(r)));
+        return;
+    }
+    let total = r.total_ms.unwrap_or(0.0);
+    let sql: f64 = steps
+        .iter()
+        .map(|s| s.sql_time.as_secs_f64() * 1000.0)
+        .sum();
+    out.push_str(&format!(
+        "{} {} migration(s) in {} (migration SQL {}, bookkeeping and tool {}); now at {}\n",
+        verb(steps[0].action),
+        steps.len(),
+        ms(total),
+        ms(sql),
+        ms((total - sql).max(0.0)),
+        position_text(r)
+    ));
+}
+
+fn problems_text(out: &mut String, r: &Report) {
+    for p in &r.problems {
+        let level = if p.kind.is_error() {
+            "problem"
+        } else {
+            "warning"
+        };
+        out.push_str(&format!("{level}: {}\n", p.message));
+    }
+}
