@@ -42,3 +42,8 @@ pub mod verify;
 pub use db::{Backend, DatabaseUrl};
 pub use driver::Driver;
 pub use error::{Error, ErrorClass, Result};
+
+// The README's Rust examples run as doc tests.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;
