@@ -72,12 +72,28 @@ pub fn execute<D: Driver>(
     options: ExecOptions,
     observer: &mut dyn Observer,
 ) -> Result<Vec<StepReport>> {
+    preflight(set, plan)?;
     conn.batch_execute(&bookkeeping::setup_sql())
         .map_err(|e| Error::query("cannot create the bookkeeping tables", e))?;
     if options.single_transaction {
         return conn.transaction(|conn| run_steps(conn, set, plan, observer));
     }
     run_steps(conn, set, plan, observer)
+}
+
+/// Reads every file the plan needs before anything runs, so a missing `down.sql` or an
+/// unreadable file stops the command with nothing changed, not half-way through.
+fn preflight(set: &MigrationSet, plan: &Plan) -> Result<()> {
+    for step in &plan.steps {
+        let Some(m) = step.index.map(|i| &set.migrations()[i]) else {
+            continue;
+        };
+        match step.action {
+            Action::Revert => m.down_sql().map(drop)?,
+            _ => m.up_sql().map(drop)?,
+        }
+    }
+    Ok(())
 }
 
 fn run_steps<D: Driver>(
