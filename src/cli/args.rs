@@ -14,8 +14,9 @@ Exit codes:
   4  integrity problem: an edited or missing applied migration, an out-of-order pending
      migration, an interrupted (dirty) non-transactional migration, a verify failure
 
-Revisions (REV): a full version (20260101000002), a unique version prefix (2026010100000),
-or a migration name (aurora_integration_tables). Relative targets: +N, -N; and head, base.
+Revisions (REV): a full version (20260101000002), a unique version prefix (leading digits
+that match one version only), or a migration name (aurora_integration_tables). Relative
+targets: +N, -N; and head, base.
 
 Examples:
   haven-migrate upgrade head                      apply everything pending
@@ -43,6 +44,7 @@ pub struct Cli {
 
 /// Options that every command takes, before or after its name.
 #[derive(Debug, Clone, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct GlobalArgs {
     /// Database URL: postgres://USER:PASSWORD@HOST:PORT/DB (libpq parameters such as
     /// ?sslmode=require pass through), or a SQLite path (sqlite://PATH, sqlite:PATH,
@@ -60,7 +62,13 @@ pub struct GlobalArgs {
     /// Directory of migrations (one <timestamp>_<name>/ per migration). Default: the
     /// [migrations_directory] of diesel.toml (the sibling for the URL's backend), else the
     /// migrations embedded in this binary.
-    #[arg(long, global = true, env = "MIGRATION_DIRECTORY", value_name = "DIR")]
+    #[arg(
+        long,
+        global = true,
+        env = "MIGRATION_DIRECTORY",
+        hide_env_values = true,
+        value_name = "DIR"
+    )]
     pub migration_dir: Option<PathBuf>,
 
     /// Output format: text for people, json for scripts (one object on stdout, also on
