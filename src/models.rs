@@ -353,7 +353,8 @@ pub struct RedemptionRequest {
     pub updated_at: DateTime<Utc>,
 }
 
-/// A new row of `redemption_requests`, as the user files it.
+/// A new row of `redemption_requests`, as the user files it: its status is
+/// [`RedemptionStatus::Requested`]; later steps are UPDATEs that also set their timestamp.
 #[derive(Insertable, Debug, Clone, PartialEq)]
 #[diesel(table_name = redemption_requests, check_for_backend(Pg))]
 pub struct NewRedemptionRequest<'a> {
@@ -365,8 +366,6 @@ pub struct NewRedemptionRequest<'a> {
     pub fiat_currency: &'a str,
     /// Payout in `fiat_currency`; must be positive.
     pub fiat_amount: BigDecimal,
-    /// `None`: [`RedemptionStatus::Requested`].
-    pub status: Option<RedemptionStatus>,
     /// The burn that destroyed the redeemed tokens.
     pub burn_transaction_id: Option<i64>,
 }
