@@ -54,10 +54,11 @@ impl Output {
     /// Prints the result of a command.
     pub fn report(&self, report: &Report) {
         match self.format {
-            Format::Json => println!(
-                "{}",
-                serde_json::to_string_pretty(report).unwrap_or_default()
-            ),
+            // Not println!: it panics when stdout is a closed pipe (`| head`).
+            Format::Json => {
+                let json = serde_json::to_string_pretty(report).unwrap_or_default();
+                let _ = writeln!(std::io::stdout().lock(), "{json}");
+            }
             Format::Text if !self.quiet || report.sql.is_some() => {
                 let text = render_text(report, self.verbose);
                 let mut stdout = std::io::stdout().lock();
@@ -87,7 +88,9 @@ impl StepPrinter {
         match (&self.bar, self.out.format) {
             (Some(bar), _) => bar.println(text),
             (None, Format::Json) => eprintln!("{text}"),
-            (None, Format::Text) => println!("{text}"),
+            (None, Format::Text) => {
+                let _ = writeln!(std::io::stdout().lock(), "{text}");
+            }
         }
     }
 }
