@@ -387,6 +387,14 @@ fn must_be_refused(conn: &mut dyn Exec, table: &str, sql: &str, reason: &str) {
 
 /// The same SQL runs on both dialects: only the constraint and trigger mechanics differ.
 fn check_constraints(conn: &mut dyn Exec) {
+    check_wallets(conn);
+    check_amounts(conn);
+    check_date_ranges(conn);
+    check_audit_log(conn);
+}
+
+/// Wallet addresses: ^0x[0-9a-fA-F]{40}$, unique whatever the case. Leaves users 1 and 2.
+fn check_wallets(conn: &mut dyn Exec) {
     must_succeed(
         conn,
         &format!("INSERT INTO users (wallet_address) VALUES ('{WALLET_A}')"),
@@ -396,7 +404,6 @@ fn check_constraints(conn: &mut dyn Exec) {
         &format!("INSERT INTO users (wallet_address) VALUES ('{WALLET_B}')"),
     );
 
-    // Wallet addresses: ^0x[0-9a-fA-F]{40}$, unique whatever the case.
     let too_short = "0x52908400098527886E0F7030069857D2E4169EE";
     let not_hex = "0x52908400098527886E0F7030069857D2E4169EEG";
     let capital_x = "0X52908400098527886E0F7030069857D2E4169EE7";
@@ -408,8 +415,9 @@ fn check_constraints(conn: &mut dyn Exec) {
     let same_wallet_lowercase = WALLET_A.to_lowercase();
     let sql = format!("INSERT INTO users (wallet_address) VALUES ('{same_wallet_lowercase}')");
     must_be_refused(conn, "users", &sql, "users_wallet_address_key");
+}
 
-    // Amounts.
+fn check_amounts(conn: &mut dyn Exec) {
     must_succeed(
         conn,
         "INSERT INTO transactions (kind, amount, to_user_id) VALUES ('mint', 100.5, 1)",
@@ -446,8 +454,9 @@ fn check_constraints(conn: &mut dyn Exec) {
         "INSERT INTO tribe_rewards (user_id, contribution_kind, amount) VALUES (1, 'content', -1)",
         "tribe_rewards_amount_check",
     );
+}
 
-    // Date ranges.
+fn check_date_ranges(conn: &mut dyn Exec) {
     let booking = |reference: &str, check_in: &str, check_out: &str| {
         format!(
             "INSERT INTO aurora_bookings (user_id, booking_reference, property_id, check_in, check_out,
@@ -475,8 +484,10 @@ fn check_constraints(conn: &mut dyn Exec) {
          VALUES (1, 10, 0.05, '2027-01-01 00:00:00+00:00', '2026-01-01 00:00:00+00:00')",
         "staking_records_lock_check",
     );
+}
 
-    // Append-only audit log.
+/// The audit log takes INSERTs, and refuses UPDATE and DELETE.
+fn check_audit_log(conn: &mut dyn Exec) {
     must_succeed(
         conn,
         "INSERT INTO audit_log (actor_user_id, actor, action, entity_type, entity_id, new_values)
@@ -592,11 +603,22 @@ fn date(y: i32, m: u32, d: u32) -> NaiveDate {
 
 #[test]
 fn pg_every_model_round_trips() {
-    use haven_schema::models::*;
-    use haven_schema::schema::*;
-
     let db = common::pg_database();
     let conn = &mut pg_at_head(&db.url);
+    let (alice, bob) = round_trip_users(conn);
+    let (transfer_id, burn_id) = round_trip_transactions(conn, alice, bob);
+    round_trip_redemption(conn, alice, burn_id);
+    round_trip_metric(conn);
+    round_trip_booking(conn, alice, transfer_id);
+    round_trip_tribe(conn, bob);
+    round_trip_staking(conn, bob);
+    round_trip_audit(conn, alice);
+}
+
+/// Inserts Alice (every field set) and Bob (defaults); returns their ids.
+fn round_trip_users(conn: &mut PgConnection) -> (i64, i64) {
+    use haven_schema::models::*;
+    use haven_schema::schema::users;
 
     let new_user = NewUser {
         wallet_address: WALLET_A,
@@ -637,6 +659,13 @@ fn pg_every_model_round_trips() {
         (bob.kyc_status, bob.status, bob.email),
         (KycStatus::NotStarted, UserStatus::Active, None)
     );
+    (alice.id, bob.id)
+}
+
+/// Inserts a transfer from `alice` to `bob` and a burn; returns their ids.
+fn round_trip_transactions(conn: &mut PgConnection, alice: i64, bob: i64) -> (i64, i64) {
+    use haven_schema::models::*;
+    use haven_schema::schema::transactions;
 
     let exact = dec("12345.678901234567890123");
     let tx: Transaction = diesel::insert_into(transactions::table)
@@ -644,8 +673,8 @@ fn pg_every_model_round_trips() {
             kind: TransactionKind::Transfer,
             status: Some(TransactionStatus::Confirmed),
             amount: exact.clone(),
-            from_user_id: Some(alice.id),
-            to_user_id: Some(bob.id),
+            from_user_id: Some(alice),
+            to_user_id: Some(bob),
             tx_hash: Some("0x88df016429689c079f3b2f6ad39fa052532c56795b733da78a91ebe6a713944b"),
             block_number: Some(19_000_000),
             memo: Some("rent share"),
@@ -672,7 +701,7 @@ fn pg_every_model_round_trips() {
     );
     assert_eq!(
         (loaded.from_user_id, loaded.to_user_id),
-        (Some(alice.id), Some(bob.id))
+        (Some(alice), Some(bob))
     );
     assert_eq!(loaded.confirmed_at, Some(at(2026, 3, 1, 12)));
     assert_eq!(loaded.block_number, Some(19_000_000));
@@ -682,7 +711,7 @@ fn pg_every_model_round_trips() {
             kind: TransactionKind::Burn,
             status: None,
             amount: dec("0.000000000000000001"),
-            from_user_id: Some(alice.id),
+            from_user_id: Some(alice),
             to_user_id: None,
             tx_hash: None,
             block_number: None,
@@ -696,13 +725,7 @@ fn pg_every_model_round_trips() {
         (burn.status, burn.amount.to_plain_string().as_str()),
         (TransactionStatus::Pending, "0.000000000000000001")
     );
-
-    round_trip_redemption(conn, alice.id, burn.id);
-    round_trip_metric(conn);
-    round_trip_booking(conn, alice.id, tx.id);
-    round_trip_tribe(conn, bob.id);
-    round_trip_staking(conn, bob.id);
-    round_trip_audit(conn, alice.id);
+    (tx.id, burn.id)
 }
 
 fn round_trip_redemption(conn: &mut PgConnection, user_id: i64, burn_id: i64) {
