@@ -213,6 +213,10 @@ fn position_text(r: &Report) -> String {
     match (r.at_head, r.pending) {
         (Some(true), _) if r.head.is_some() => format!("{here} (head)"),
         (Some(true), _) => format!("{here}; there are no migrations"),
+        (_, Some(0)) => format!(
+            "{here}; no migration is pending, but this is not head {}",
+            label(r, r.head.as_deref())
+        ),
         (_, Some(n)) => format!(
             "{here}; not up to date: {n} pending, head is {}; run `haven-migrate upgrade head`",
             label(r, r.head.as_deref())

@@ -141,7 +141,8 @@ impl Report {
             .count();
         self.current = state.newest_applied().map(|r| r.version.clone());
         self.head = set.head().map(|m| m.version().to_owned());
-        self.at_head = Some(pending == 0);
+        // Not at head when the newest applied version is one that no migration has.
+        self.at_head = Some(pending == 0 && self.current == self.head);
         self.pending = Some(pending);
         self.migrations = rows;
         self.problems = problems;
