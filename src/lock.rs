@@ -125,12 +125,13 @@ mod pg {
     /// "pid N (application_name)" of the session holding the lock, if visible.
     fn holder(conn: &mut PgConnection, key: i64) -> diesel::QueryResult<Option<String>> {
         // A bigint advisory key is stored as classid = high 32 bits, objid = low 32 bits.
+        // Mask the high half too: `>>` keeps the sign, and a negative value is no oid.
         let rows = diesel::sql_query(
             "SELECT l.pid, a.application_name FROM pg_locks l \
              LEFT JOIN pg_stat_activity a ON a.pid = l.pid \
              WHERE l.locktype = 'advisory' AND l.granted AND l.objsubid = 1 \
              AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database()) \
-             AND l.classid = ($1 >> 32)::bigint::oid AND l.objid = ($1 & 4294967295)::bigint::oid",
+             AND l.classid = (($1 >> 32) & 4294967295)::oid AND l.objid = ($1 & 4294967295)::oid",
         )
         .bind::<BigInt, _>(key)
         .load::<Holder>(conn)?;
