@@ -117,6 +117,13 @@ fn dirty(set: &MigrationSet, state: &DbState, out: &mut Vec<Problem>) {
 }
 
 fn edited(set: &MigrationSet, state: &DbState, out: &mut Vec<Problem>) -> Result<()> {
+    // The repair stamps the newest applied version: stamping the edited one itself would
+    // unrecord everything applied after it, and `stamp head` would record pending ones.
+    let here = state
+        .applied()
+        .filter(|r| set.get(&r.version).is_some())
+        .last()
+        .map_or("", |r| r.version.as_str());
     for rec in state.applied() {
         let Some(migration) = set.get(&rec.version) else {
             continue;
@@ -127,7 +134,7 @@ fn edited(set: &MigrationSet, state: &DbState, out: &mut Vec<Problem>) -> Result
                 version: rec.version.clone(),
                 message: format!(
                     "migration {} ({}) was applied without a checksum (by another tool); \
-                     `haven-migrate stamp head` records it",
+                     `haven-migrate stamp {here}` records it",
                     rec.version,
                     migration.name()
                 ),
@@ -138,10 +145,9 @@ fn edited(set: &MigrationSet, state: &DbState, out: &mut Vec<Problem>) -> Result
                 message: format!(
                     "migration {} ({}) was edited after it was applied (checksum differs); \
                      restore its up.sql, or write a new migration for the change. If the edit is \
-                     deliberate and harmless, re-record it with `haven-migrate stamp {} --rehash`",
+                     deliberate and harmless, re-record it with `haven-migrate stamp {here} --rehash`",
                     rec.version,
                     migration.name(),
-                    rec.version
                 ),
             }),
             Some(_) => {}
