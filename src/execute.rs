@@ -278,9 +278,10 @@ impl<'a> HarnessStep<'a> {
     }
 
     fn finish(&self, exec: Exec<'_>) -> migration::Result<()> {
-        let mut tail = self.inside_sql().inside.join("\n");
-        tail.push_str(self.reset);
-        if !tail.is_empty() {
+        // Reset first: the side-table row must go where the bookkeeping tables are, not
+        // into a schema that the migration's own `SET search_path` chose.
+        let tail = format!("{}\n{}", self.reset, self.inside_sql().inside.join("\n"));
+        if !tail.trim().is_empty() {
             exec(&tail)?;
         }
         Ok(())
