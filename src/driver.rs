@@ -140,7 +140,9 @@ where
 #[cfg(feature = "postgres")]
 impl Driver for diesel::PgConnection {
     const BACKEND: Backend = Backend::Postgres;
-    const RESET_SESSION: &'static str = "RESET ALL;";
+    // RESET ALL leaves the role alone (it is GUC_NO_RESET_ALL), so a migration's SET ROLE
+    // needs its own reset.
+    const RESET_SESSION: &'static str = "RESET ALL; RESET ROLE;";
     const SPLIT_NON_TRANSACTIONAL: bool = true;
     type Lock = crate::lock::PgLock;
 
