@@ -948,6 +948,30 @@ fn unsupported_url_schemes_are_exit_2_without_the_password() {
 }
 
 #[test]
+fn every_sqlite_url_form_names_the_same_kind_of_file() {
+    let cwd = workdir();
+    let abs = cwd.path().join("abs.db");
+    let uri = cwd.path().join("uri.db");
+    for (url, file) in [
+        (format!("sqlite://{}", abs.display()), abs.clone()),
+        (format!("file:{}", uri.display()), uri.clone()),
+        ("sqlite:rel.db".to_owned(), cwd.path().join("rel.db")),
+        ("plain.db".to_owned(), cwd.path().join("plain.db")),
+    ] {
+        hm(cwd.path(), &["--database-url", &url, "current"]).ok();
+        assert!(!file.exists(), "{url}: current created {}", file.display());
+        hm(cwd.path(), &["--database-url", &url, "upgrade", "-q"]).ok();
+        assert!(file.is_file(), "{url} created {}", file.display());
+        assert_eq!(user_tables(&file).len(), 9, "{url}");
+        let current = hm(cwd.path(), &["--database-url", &url, "current"]);
+        assert_eq!(
+            current.stdout.trim(),
+            "20260101000004 (audit_log_table) (head)"
+        );
+    }
+}
+
+#[test]
 fn an_unopenable_sqlite_path_is_exit_1() {
     let cwd = workdir();
     let url = cwd.path().join("no/such/dir/x.db");

@@ -714,3 +714,58 @@ fn pg_a_new_revision_runs_as_a_no_op_and_is_recorded() {
     with_dir(&db, &pg_dir, &["downgrade", "-1"]).ok();
     assert!(!bookkeeping(&db).contains(&version));
 }
+
+#[test]
+fn pg_sql_script_of_a_non_transactional_migration_equals_the_real_run() {
+    let tmp = workdir();
+    let dir = tmp.path().join("m");
+    write_migration(
+        &dir,
+        "2026-01-01-000001_table",
+        "CREATE TABLE t (x INT, y TEXT);",
+        Some("DROP TABLE t;"),
+    );
+    // CREATE INDEX CONCURRENTLY cannot run in a transaction block: the script must not
+    // wrap it in BEGIN/COMMIT, and must still write the same bookkeeping.
+    write_migration(
+        &dir,
+        "2026-01-01-000002_index",
+        "CREATE INDEX CONCURRENTLY t_x_idx ON t (x);\nCREATE INDEX CONCURRENTLY t_y_idx ON t (y);\n",
+        Some("DROP INDEX CONCURRENTLY t_y_idx;\nDROP INDEX CONCURRENTLY t_x_idx;\n"),
+    );
+    fs::write(
+        dir.join("2026-01-01-000002_index/metadata.toml"),
+        "run_in_transaction = false\n",
+    )
+    .expect("write metadata.toml");
+    write_migration(
+        &dir,
+        "2026-01-01-000003_column",
+        "ALTER TABLE t ADD COLUMN z INT;",
+        Some("ALTER TABLE t DROP COLUMN z;"),
+    );
+    let real = common::pg_database();
+    let scripted = common::pg_database();
+    with_dir(&real, &dir, &["upgrade", "-q"]).ok();
+    let up = with_dir(&scripted, &dir, &["upgrade", "base:head", "--sql"]);
+    up.ok()
+        .says(&["-- Apply 20260101000002 index (not transactional)"]);
+    assert_eq!(up.stdout.matches("\nBEGIN;\n").count(), 2, "{}", up.stdout);
+    psql_script(&scripted, &up.stdout);
+    assert_eq!(snapshot(&scripted), snapshot(&real));
+    assert!(real.pg_dump_schema().contains("t_y_idx"));
+    assert_eq!(
+        scripted
+            .psql("SELECT count(*) FROM __haven_migrations WHERE dirty")
+            .trim(),
+        "0"
+    );
+    with_dir(&scripted, &dir, &["check"]).ok();
+
+    let down = with_dir(&scripted, &dir, &["downgrade", "head:base", "--sql"]);
+    down.ok();
+    psql_script(&scripted, &down.stdout);
+    with_dir(&real, &dir, &["downgrade", "base", "-q"]).ok();
+    assert_eq!(snapshot(&scripted), snapshot(&real));
+    assert!(user_tables(&scripted).is_empty());
+}
