@@ -362,3 +362,61 @@ fn migrations_without_checksums_are_unverified_warnings_until_stamped() {
         .expect_code(3)
         .expect_no_output(&["without a checksum"]);
 }
+
+#[test]
+fn duplicate_versions_and_a_missing_up_sql_are_malformed_sets() {
+    let db = common::pg_database();
+    let migrations = Migrations::haven(Dialect::Postgres);
+    run(migrations.cmd(&db.url).args(["upgrade", "+1"])).expect_code(0);
+
+    // The same version written two ways: with dashes, and as bare digits.
+    let dup = migrations.add(
+        "20260101000003_also_three",
+        "CREATE TABLE also_three (id int);\n",
+        "DROP TABLE also_three;\n",
+    );
+    for args in [&["check"][..], &["upgrade", "head"], &["stamp", "head"]] {
+        run(migrations.cmd(&db.url).args(args))
+            .expect_code(2)
+            .expect_output(&[
+                "20260101000003",
+                "also_three",
+                "2026-01-01-000003_tribe_integration_tables",
+            ]);
+    }
+    assert!(!pg_table_exists(&db, "also_three"));
+    assert!(!pg_table_exists(&db, "aurora_bookings"), "nothing applied");
+    fs::remove_dir_all(dup).expect("remove the duplicate");
+
+    let no_up = migrations.add("2026-01-01-000005_no_up", "", "SELECT 1;\n");
+    fs::remove_file(no_up.join("up.sql")).expect("remove up.sql");
+    for args in [&["check"][..], &["upgrade", "head"]] {
+        run(migrations.cmd(&db.url).args(args))
+            .expect_code(2)
+            .expect_output(&["2026-01-01-000005_no_up", "up.sql"]);
+    }
+    assert_eq!(pg_recorded(&db).0, haven_and(&[])[..1].to_vec());
+}
+
+#[test]
+fn a_refused_upgrade_lists_the_problems_in_json() {
+    let db = common::sqlite_database();
+    let migrations = Migrations::haven(Dialect::Sqlite);
+    run(migrations.cmd(&db.url).args(["upgrade", "head"])).expect_code(0);
+    let up = migrations.file("2026-01-01-000004", "up.sql");
+    fs::write(&up, "-- emptied\n").expect("tamper with up.sql");
+    let out = run(migrations
+        .cmd(&db.url)
+        .args(["--format", "json", "upgrade", "head"]))
+    .expect_code(4);
+    let report: serde_json::Value = serde_json::from_str(&out.stdout).expect("one JSON object");
+    assert_eq!(report["ok"], false);
+    assert_eq!(report["error"]["kind"], "integrity", "{report}");
+    let problems = report["problems"].as_array().expect("problems");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p["kind"] == "edited" && p["version"] == "20260101000004"),
+        "{report}"
+    );
+}

@@ -278,3 +278,75 @@ fn kill_9_in_a_slow_transactional_postgres_migration_leaves_nothing_and_a_rerun_
     assert!(pg_table_exists(&db, "slow_after"));
     run(migrations.cmd(&db.url).arg("check")).expect_code(0);
 }
+
+/// `upgrade head` through the library, in this (long-lived) process, as a service would.
+fn library_upgrade(url: &str, migrations: &Migrations) -> haven_schema::Result<()> {
+    use haven_schema::migrate::{self, Context, UpgradeOptions};
+    use haven_schema::migrations::MigrationSet;
+    let ctx = Context::new(
+        haven_schema::DatabaseUrl::parse(url)?,
+        MigrationSet::from_dir(&migrations.dir)?,
+    );
+    migrate::upgrade(
+        &ctx,
+        &haven_schema::plan::Target::Head,
+        &UpgradeOptions::default(),
+        &mut |_| {},
+        &mut haven_schema::execute::Silent,
+    )
+    .map(drop)
+}
+
+#[test]
+fn the_library_releases_the_postgres_lock_on_errors() {
+    let db = common::pg_database();
+    let migrations = Migrations::haven(Dialect::Postgres);
+    migrations.add(
+        "2026-01-01-000005_broken",
+        "SELECT * FROM no_such_table;\n",
+        "SELECT 1;\n",
+    );
+    let advisory = "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' \
+                    AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
+    let err = library_upgrade(&db.url, &migrations).expect_err("the migration fails");
+    assert!(err.to_string().contains("20260101000005"), "{err}");
+    assert_eq!(safety_support::pg_rows(&db, advisory), ["0"]);
+    // An integrity refusal releases it too.
+    fs::write(
+        migrations.file("2026-01-01-000001", "up.sql"),
+        "-- edited\n",
+    )
+    .expect("edit an applied migration");
+    let err = library_upgrade(&db.url, &migrations).expect_err("refused");
+    assert_eq!(err.class(), haven_schema::ErrorClass::Integrity, "{err}");
+    assert_eq!(safety_support::pg_rows(&db, advisory), ["0"]);
+    // And another process gets it at once.
+    run(migrations.cmd(&db.url).args([
+        "--lock-timeout",
+        "0",
+        "stamp",
+        "20260101000004",
+        "--rehash",
+    ]))
+    .expect_code(0);
+}
+
+#[test]
+fn the_library_releases_the_sqlite_lock_on_errors() {
+    let db = common::sqlite_database();
+    let migrations = Migrations::haven(Dialect::Sqlite);
+    migrations.add(
+        "2026-01-01-000005_broken",
+        "SELECT * FROM no_such_table;\n",
+        "SELECT 1;\n",
+    );
+    library_upgrade(&db.url, &migrations).expect_err("the migration fails");
+    let lock = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(db.path.with_file_name("haven.db.lock"))
+        .expect("the lock file");
+    lock.try_lock().expect("the lock is free after the error");
+    lock.unlock().expect("unlock");
+    assert_eq!(sqlite_recorded(&db.path).0, haven_and(&[]));
+}

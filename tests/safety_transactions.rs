@@ -378,3 +378,53 @@ fn common_user(db: &common::PgTestDb) -> String {
         .pop()
         .expect("a session user")
 }
+
+#[test]
+fn a_non_transactional_down_sql_failing_halfway_is_dirty_while_reverting() {
+    let db = common::pg_database();
+    let migrations = Migrations::haven(Dialect::Postgres);
+    migrations.add_with_metadata(
+        "2026-01-01-000005_bad_down",
+        "CREATE TABLE down_a (id int);\nCREATE TABLE down_b (id int);\n",
+        "DROP TABLE down_b;\nSELECT * FROM no_such_table;\nDROP TABLE down_a;\n",
+        NO_TX,
+    );
+    run(migrations.cmd(&db.url).args(["upgrade", "head"])).expect_code(0);
+    run(migrations.cmd(&db.url).args(["downgrade", "-1"]))
+        .expect_code(1)
+        .expect_output(&[V5, "bad_down", "reverting", "no_such_table"]);
+    assert!(!pg_table_exists(&db, "down_b"));
+    assert!(pg_table_exists(&db, "down_a"));
+    assert_eq!(pg_recorded(&db).0, haven_and(&[V5]), "still recorded");
+    run(migrations.cmd(&db.url).arg("check"))
+        .expect_code(4)
+        .expect_output(&[V5, "interrupted while reverting"]);
+    run(migrations.cmd(&db.url).args(["downgrade", "-1"]))
+        .expect_code(4)
+        .expect_output(&[V5]);
+    // The operator finishes the revert by hand, and records it.
+    db.psql("DROP TABLE down_a");
+    run(migrations.cmd(&db.url).args(["stamp", V4])).expect_code(0);
+    run(migrations.cmd(&db.url).arg("check")).expect_code(3);
+    assert_eq!(pg_recorded(&db), (haven_and(&[]), haven_and(&[])));
+}
+
+#[test]
+fn postgres_only_options_are_refused_on_sqlite() {
+    let db = common::sqlite_database();
+    let migrations = Migrations::haven(Dialect::Sqlite);
+    run(migrations
+        .cmd(&db.url)
+        .args(["upgrade", "head", "--single-transaction"]))
+    .expect_code(2)
+    .expect_output(&["--single-transaction", "PostgreSQL"]);
+    let dump = migrations.tmp.path().join("dump.sql");
+    run(migrations
+        .cmd(&db.url)
+        .args(["upgrade", "head", "--backup"])
+        .arg(&dump))
+    .expect_code(2)
+    .expect_output(&["pg_dump", "SQLite"]);
+    assert!(!dump.exists());
+    assert!(!db.path.exists() || sqlite_recorded(&db.path).0.is_empty());
+}
