@@ -569,6 +569,41 @@ fn a_diesel_toml_in_the_working_dir_selects_the_sibling_for_a_sqlite_url() {
 }
 
 #[test]
+fn from_the_repo_root_diesel_toml_selects_the_backend_directory() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let db = common::sqlite_database();
+    // Read-only commands only: nothing in the checkout may change.
+    let sqlite = hm(root, &["--database-url", &db.url, "history", "--verbose"]);
+    sqlite.ok();
+    let expected = format!(
+        "migrations: {} (from {})",
+        root.join("migrations/sqlite").display(),
+        root.join("diesel.toml").display()
+    );
+    assert!(sqlite.stdout.contains(&expected), "{}", sqlite.stdout);
+    assert!(!db.path.exists());
+    let pg = hm(
+        root,
+        &[
+            "--database-url",
+            NOWHERE,
+            "-v",
+            "upgrade",
+            "base:head",
+            "--sql",
+        ],
+    );
+    pg.ok();
+    let expected = format!(
+        "migrations: {} (from {})",
+        root.join("migrations/postgres").display(),
+        root.join("diesel.toml").display()
+    );
+    assert!(pg.stderr.contains(&expected), "{}", pg.stderr);
+    assert!(pg.stdout.contains("upgrade script for PostgreSQL"));
+}
+
+#[test]
 fn history_shows_every_migration_and_takes_an_inclusive_range() {
     let db = common::sqlite_database();
     let cwd = db.dir.path();
