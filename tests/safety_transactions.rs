@@ -54,6 +54,10 @@ fn create_index_concurrently_runs_in_a_non_transactional_migration() {
 
     run(migrations.cmd(&db.url).args(["downgrade", "-1"])).expect_code(0);
     assert_eq!(pg_rows(&db, valid), Vec::<String>::new());
+    // verify runs it the same way, statement by statement, in its scratch database.
+    run(migrations.cmd(&db.url).arg("verify"))
+        .expect_code(0)
+        .expect_output(&["5 migration(s)"]);
     assert_eq!(pg_recorded(&db), (haven_and(&[]), haven_and(&[])));
     run(migrations.cmd(&db.url).arg("check")).expect_code(3);
 }
@@ -427,4 +431,36 @@ fn postgres_only_options_are_refused_on_sqlite() {
     .expect_output(&["pg_dump", "SQLite"]);
     assert!(!dump.exists());
     assert!(!db.path.exists() || sqlite_recorded(&db.path).0.is_empty());
+}
+
+#[test]
+fn an_interrupted_non_transactional_sqlite_migration_is_dirty() {
+    let db = common::sqlite_database();
+    let migrations = Migrations::haven(Dialect::Sqlite);
+    run(migrations.cmd(&db.url).args(["upgrade", "head"])).expect_code(0);
+    migrations.add_with_metadata(
+        "2026-01-01-000005_half_done",
+        "CREATE TABLE nt_first (id INTEGER);\n\
+         WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
+         WHERE x < 100000000000) SELECT count(*) FROM c;\n\
+         CREATE TABLE nt_second (id INTEGER);\n",
+        "DROP TABLE nt_second;\nDROP TABLE nt_first;\n",
+        NO_TX,
+    );
+    let victim = Background::spawn(migrations.cmd(&db.url).args(["upgrade", "head"]));
+    // Its first statement committed on its own: the endless one runs now.
+    wait_until("the first statement committed", || {
+        sqlite_table_exists(&db.path, "nt_first")
+    });
+    assert_eq!(victim.kill9().code, -1, "killed by SIGKILL");
+    run(migrations.cmd(&db.url).arg("check"))
+        .expect_code(4)
+        .expect_output(&[V5, "half_done", "interrupted"]);
+    run(migrations.cmd(&db.url).args(["upgrade", "head"]))
+        .expect_code(4)
+        .expect_output(&[V5]);
+    assert!(!sqlite_table_exists(&db.path, "nt_second"));
+    run(migrations.cmd(&db.url).args(["stamp", V4])).expect_code(0);
+    run(migrations.cmd(&db.url).arg("check")).expect_code(3);
+    assert_eq!(sqlite_recorded(&db.path), (haven_and(&[]), haven_and(&[])));
 }

@@ -458,6 +458,9 @@ pub fn sqlite_rows(path: &Path, sql: &str) -> Vec<String> {
     }
     let mut conn = SqliteConnection::establish(path.to_str().expect("a UTF-8 path"))
         .expect("open the SQLite test database");
+    // A haven-migrate running in the background may hold a write lock for a moment.
+    diesel::connection::SimpleConnection::batch_execute(&mut conn, "PRAGMA busy_timeout = 30000;")
+        .expect("set busy_timeout");
     diesel::sql_query(format!("SELECT CAST(v AS TEXT) AS v FROM ({sql})"))
         .load::<Row>(&mut conn)
         .unwrap_or_else(|e| panic!("{sql}: {e}"))
