@@ -192,7 +192,7 @@ fn usage_error(err: clap::Error) -> ExitCode {
             ok: false,
             error: Some(ErrorInfo {
                 kind: "usage".into(),
-                message: err.kind().to_string(),
+                message: usage_message(&err),
             }),
             exit: 2,
             ..Report::new("usage")
@@ -206,4 +206,17 @@ fn usage_error(err: clap::Error) -> ExitCode {
     }
     let _ = err.print();
     ExitCode::from(2)
+}
+
+/// clap's message without its usage and help hint, on one line: what was wrong, and with what
+/// (`unexpected argument '--bogus' found`), not only the kind of error.
+fn usage_message(err: &clap::Error) -> String {
+    let text = err.render().to_string();
+    let text = text.strip_prefix("error: ").unwrap_or(&text);
+    let body = text.split("\n\nUsage:").next().unwrap_or(text);
+    body.split("\n\n")
+        .map(|paragraph| paragraph.split_whitespace().collect::<Vec<_>>().join(" "))
+        .filter(|paragraph| !paragraph.is_empty() && !paragraph.starts_with("For more information"))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
