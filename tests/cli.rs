@@ -714,6 +714,11 @@ fn json_output_is_one_object_for_success_and_for_failure() {
     usage.code(2);
     assert_eq!(usage.json()["ok"], false);
     assert_eq!(usage.json()["error"]["kind"], "usage");
+    let message = usage.json()["error"]["message"].clone();
+    assert!(
+        message.as_str().expect("message").contains("'--bogus'"),
+        "{message}"
+    );
     // An integrity failure carries its problems.
     sqlite3(
         &db.path,
