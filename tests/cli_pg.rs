@@ -769,3 +769,38 @@ fn pg_sql_script_of_a_non_transactional_migration_equals_the_real_run() {
     assert_eq!(snapshot(&scripted), snapshot(&real));
     assert!(user_tables(&scripted).is_empty());
 }
+
+#[test]
+fn pg_successful_verbose_runs_never_show_the_password() {
+    let db = common::pg_database();
+    let tmp = workdir();
+    let backup = tmp.path().join("before.sql");
+    let backup = backup.to_str().expect("UTF-8");
+    let runs = [
+        pg(&db, &["-v", "upgrade", "+1", "--backup", backup]),
+        pg(&db, &["-v", "upgrade", "--dry-run"]),
+        pg(&db, &["-v", "upgrade", "--sql"]),
+        pg(&db, &["-v", "upgrade"]),
+        pg(&db, &["-v", "current", "--format", "json"]),
+        pg(&db, &["-v", "history", "--verbose"]),
+        pg(&db, &["-v", "check"]),
+        pg(&db, &["-v", "stamp", "head", "--rehash"]),
+        pg(&db, &["-v", "downgrade", "-1"]),
+    ];
+    for run in &runs {
+        run.ok();
+        assert!(
+            !run.all().contains(&db.password),
+            "the password was printed:\n{}",
+            run.all()
+        );
+        assert!(run.stderr.contains("debug:"), "-v logs: {}", run.stderr);
+    }
+    let dump = fs::read_to_string(backup).expect("the backup was written");
+    assert!(dump.contains("PostgreSQL database dump"), "{dump}");
+    assert!(
+        !dump.contains("CREATE TABLE public.users"),
+        "taken before the upgrade"
+    );
+    assert_eq!(applied(&db), VERSIONS[..3]);
+}
