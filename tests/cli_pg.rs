@@ -322,9 +322,13 @@ fn pg_connection_failures_are_exit_1_and_never_show_the_password() {
     let wrong = "Wrong-Pass-4821";
     let bad_url = db.url_with_password(wrong);
     let unreachable = "postgres://nobody:Unreach-Pass-99@127.0.0.1:1/none".to_owned();
-    let missing_db = db
-        .url
-        .replace(&format!("/{}?", db.name), "/no_such_database?");
+    // The URL names the database as `/NAME?host=...` (private cluster) or ends with `/NAME`.
+    let missing_db = match db.url.strip_suffix(&format!("/{}", db.name)) {
+        Some(server) => format!("{server}/no_such_database"),
+        None => db
+            .url
+            .replace(&format!("/{}?", db.name), "/no_such_database?"),
+    };
     assert_ne!(missing_db, db.url);
     let cwd = workdir();
     let mut urls = vec![
