@@ -351,7 +351,9 @@ fn pg_connection_failures_are_exit_1_and_never_show_the_password() {
             all.extend_from_slice(args);
             let run = hm(cwd.path(), &all);
             run.code(1).says(&["cannot connect", reason]);
-            for secret in [wrong, db.password.as_str(), "Unreach-Pass-99"] {
+            let secrets = [wrong, db.password.as_str(), "Unreach-Pass-99"];
+            // An external server (HAVEN_TEST_DATABASE_URL) may need no password.
+            for secret in secrets.into_iter().filter(|s| !s.is_empty()) {
                 assert!(
                     !run.all().contains(secret),
                     "{args:?} printed a password:\n{}",
@@ -647,7 +649,7 @@ fn pg_settings_from_the_environment_and_dot_env() {
     history
         .ok()
         .says(&["the PostgreSQL migrations embedded in this binary"]);
-    assert!(!history.all().contains(&db.password));
+    assert!(db.password.is_empty() || !history.all().contains(&db.password));
     run(haven(cwd.path())
         .env("DATABASE_URL", &db.url)
         .args(["upgrade", "+1", "-q"]))
@@ -794,7 +796,7 @@ fn pg_successful_verbose_runs_never_show_the_password() {
     for run in &runs {
         run.ok();
         assert!(
-            !run.all().contains(&db.password),
+            db.password.is_empty() || !run.all().contains(&db.password),
             "the password was printed:\n{}",
             run.all()
         );
