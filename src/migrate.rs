@@ -155,6 +155,7 @@ fn run_write(
     notice: &mut dyn FnMut(&str),
     observer: &mut dyn Observer,
 ) -> Result<Outcome> {
+    check_backend_options(ctx, &write)?;
     with_driver!(ctx.url.backend(), D => run_write_with::<D>(ctx, &write, notice, observer))
 }
 
@@ -253,14 +254,30 @@ fn prepare(
     Ok((plan, warnings, exec))
 }
 
-fn check_single_transaction(ctx: &Context, plan: &Plan, opts: &UpgradeOptions) -> Result<()> {
-    if !opts.single_transaction {
+/// Refuses PostgreSQL-only options on SQLite before the lock is taken or the file created.
+fn check_backend_options(ctx: &Context, write: &Write<'_>) -> Result<()> {
+    let Write::Upgrade(_, opts) = write else {
+        return Ok(());
+    };
+    if ctx.url.backend() == Backend::Postgres {
         return Ok(());
     }
-    if ctx.url.backend() != Backend::Postgres {
+    if opts.single_transaction {
         return Err(Error::BadInput(
             "--single-transaction is for PostgreSQL, whose DDL is transactional".into(),
         ));
+    }
+    if opts.backup.is_some() {
+        return Err(Error::BadInput(
+            "--backup uses pg_dump and is for PostgreSQL; copy the SQLite file instead".into(),
+        ));
+    }
+    Ok(())
+}
+
+fn check_single_transaction(ctx: &Context, plan: &Plan, opts: &UpgradeOptions) -> Result<()> {
+    if !opts.single_transaction {
+        return Ok(());
     }
     let non_tx: Vec<String> = plan
         .steps
