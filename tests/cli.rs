@@ -289,6 +289,36 @@ fn an_exact_version_beats_a_prefix_and_a_unique_prefix_resolves() {
 }
 
 #[test]
+fn a_name_shared_by_two_migrations_is_ambiguous_and_the_directory_name_is_not() {
+    let db = common::sqlite_database();
+    let cwd = db.dir.path();
+    let dir = cwd.join("migrations");
+    for name in [
+        "2026-01-01-000001_add_index",
+        "2026-01-02-000001_add_index",
+        "2026-01-03-000001_other",
+    ] {
+        write_migration(&dir, name, "SELECT 1;", Some("SELECT 1;"));
+    }
+    let run = with_dir(cwd, &db.url, &dir, &["upgrade", "add_index"]);
+    run.code(2)
+        .stderr_has("ambiguous revision `add_index`")
+        .stderr_has("20260101000001 (add_index), 20260102000001 (add_index)");
+    assert!(!run.stderr.contains("other"), "{}", run.stderr);
+    assert!(!db.path.exists(), "nothing was applied");
+    with_dir(
+        cwd,
+        &db.url,
+        &dir,
+        &["upgrade", "2026-01-01-000001_add_index"],
+    )
+    .ok();
+    assert_eq!(applied(cwd, &db.url, &dir), ["20260101000001"]);
+    with_dir(cwd, &db.url, &dir, &["upgrade", "other"]).ok();
+    assert_eq!(applied(cwd, &db.url, &dir).len(), 3);
+}
+
+#[test]
 fn sqlite_stamp_head_base_rev_and_purge() {
     let db = common::sqlite_database();
     let cwd = db.dir.path();
