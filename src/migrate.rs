@@ -156,6 +156,12 @@ fn run_write(
     observer: &mut dyn Observer,
 ) -> Result<Outcome> {
     check_backend_options(ctx, &write)?;
+    // A revision that names no migration is bad input whatever the state: refuse it before
+    // the lock and the connection, which would create a missing SQLite file.
+    let (Write::Upgrade(target, _) | Write::Downgrade(target) | Write::Stamp(target, _)) = &write;
+    if let Target::Rev(rev) = target {
+        plan::resolve_rev(&ctx.set, rev)?;
+    }
     with_driver!(ctx.url.backend(), D => run_write_with::<D>(ctx, &write, notice, observer))
 }
 
