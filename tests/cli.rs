@@ -306,6 +306,15 @@ fn a_name_shared_by_two_migrations_is_ambiguous_and_the_directory_name_is_not() 
         .stderr_has("20260101000001 (add_index), 20260102000001 (add_index)");
     assert!(!run.stderr.contains("other"), "{}", run.stderr);
     assert!(!db.path.exists(), "nothing was applied");
+    // Neither a typo creates the database, whatever the command.
+    for args in [
+        ["upgrade", "nope"],
+        ["downgrade", "nope"],
+        ["stamp", "add_index"],
+    ] {
+        with_dir(cwd, &db.url, &dir, &args).code(2);
+        assert!(!db.path.exists(), "{args:?} created the database");
+    }
     with_dir(
         cwd,
         &db.url,
