@@ -87,17 +87,13 @@ impl DatabaseUrl {
             {
                 parse_postgres(raw)
             }
-            Some(s) if s.eq_ignore_ascii_case("sqlite") => {
-                Ok(sqlite(strip_sqlite_scheme(raw), None))
-            }
-            Some(s) if s.eq_ignore_ascii_case("file") => {
-                Ok(sqlite(&raw["file:".len()..], Some(raw)))
-            }
+            Some(s) if s.eq_ignore_ascii_case("sqlite") => sqlite(strip_sqlite_scheme(raw), None),
+            Some(s) if s.eq_ignore_ascii_case("file") => sqlite(&raw["file:".len()..], Some(raw)),
             Some(scheme) => Err(Error::UnsupportedScheme {
                 scheme: format!("{scheme}://"),
                 url: redact_unknown(raw),
             }),
-            None => Ok(sqlite(raw, None)),
+            None => sqlite(raw, None),
         }
     }
 
@@ -190,16 +186,26 @@ fn strip_sqlite_scheme(raw: &str) -> &str {
     rest.strip_prefix("//").unwrap_or(rest)
 }
 
-fn sqlite(path_part: &str, uri: Option<&str>) -> DatabaseUrl {
+fn sqlite(path_part: &str, uri: Option<&str>) -> Result<DatabaseUrl> {
     let path = path_part.split('?').next().unwrap_or(path_part);
     let connection = uri.map_or_else(|| path_part.to_owned(), str::to_owned);
-    DatabaseUrl {
+    // Every pooled connection to `:memory:` is a new, empty database, and the lock file
+    // would land beside a file that does not exist: migrations need a real file.
+    if path == ":memory:" || path.is_empty() || connection.contains("mode=memory") {
+        return Err(Error::InvalidUrl {
+            url: connection,
+            reason: "an in-memory or unnamed SQLite database lives only as long as one \
+                     connection; give a database file path"
+                .into(),
+        });
+    }
+    Ok(DatabaseUrl {
         backend: Backend::Sqlite,
         redacted: connection.clone(),
         connection,
         password: None,
         sqlite_path: Some(PathBuf::from(path)),
-    }
+    })
 }
 
 fn parse_postgres(raw: &str) -> Result<DatabaseUrl> {
@@ -513,5 +519,18 @@ mod tests {
         assert!(msg.contains("malformed database URL"), "{msg}");
         assert!(!msg.contains("pw1234"), "{msg}");
         assert!(DatabaseUrl::parse("  ").is_err());
+        for memory in [
+            ":memory:",
+            "sqlite::memory:",
+            "file::memory:",
+            "file:x?mode=memory",
+            "sqlite://",
+        ] {
+            let err = DatabaseUrl::parse(memory).expect_err("no file");
+            assert!(
+                err.to_string().contains("give a database file path"),
+                "{memory}: {err}"
+            );
+        }
     }
 }

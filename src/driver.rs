@@ -188,9 +188,7 @@ impl Driver for diesel::SqliteConnection {
 
     fn open_existing(url: &DatabaseUrl, options: &PoolOptions) -> Result<Option<Self>> {
         match url.sqlite_path() {
-            Some(path) if path.exists() || path.as_os_str() == ":memory:" => {
-                crate::db::connect_sqlite(url, options).map(Some)
-            }
+            Some(path) if path.exists() => crate::db::connect_sqlite(url, options).map(Some),
             _ => Ok(None),
         }
     }

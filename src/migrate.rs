@@ -156,6 +156,11 @@ fn run_write(
     observer: &mut dyn Observer,
 ) -> Result<Outcome> {
     check_backend_options(ctx, &write)?;
+    // A SQLite file that does not exist yet: a target that cannot apply is refused before
+    // the lock file and the database file are created.
+    if ctx.url.sqlite_path().is_some_and(|p| !p.exists()) {
+        prepare(ctx, &write, &DbState::empty())?;
+    }
     // A revision that names no migration is bad input whatever the state: refuse it before
     // the lock and the connection, which would create a missing SQLite file.
     let (Write::Upgrade(target, _) | Write::Downgrade(target) | Write::Stamp(target, _)) = &write;

@@ -75,7 +75,10 @@ fn run(cli: &Cli, out: Output) -> Result<Report, (Error, Scrubber)> {
                 "haven-migrate",
                 &mut std::io::stdout(),
             );
-            return Ok(silence(Report::new("completions")));
+            return Ok(Report {
+                printed: true,
+                ..Report::new("completions")
+            });
         }
         Command::Revision(args) => {
             let backend = url_from(&cli.global, out, false)
@@ -93,13 +96,6 @@ fn run(cli: &Cli, out: Output) -> Result<Report, (Error, Scrubber)> {
     let ctx = context(&cli.global, url, out).map_err(scrub.clone())?;
     let mut out = out;
     commands::run(&cli.command, &ctx, &mut out).map_err(scrub)
-}
-
-/// Completions print their own output; the report must print nothing more.
-fn silence(mut report: Report) -> Report {
-    report.command = "completions";
-    report.sql = Some(String::new());
-    report
 }
 
 fn url_from(global: &GlobalArgs, out: Output, announce: bool) -> haven_schema::Result<DatabaseUrl> {

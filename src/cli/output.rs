@@ -53,6 +53,9 @@ impl Output {
 
     /// Prints the result of a command.
     pub fn report(&self, report: &Report) {
+        if report.printed {
+            return;
+        }
         match self.format {
             // Not println!: it panics when stdout is a closed pipe (`| head`).
             Format::Json => {
@@ -315,7 +318,7 @@ fn history_text(out: &mut String, r: &Report, verbose: bool) {
         }
     }
     if r.migrations.is_empty() {
-        out.push_str("no migrations in range\n");
+        out.push_str("no migrations to show\n");
     }
 }
 

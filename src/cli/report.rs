@@ -68,6 +68,9 @@ pub struct Report {
     pub total_ms: Option<f64>,
     #[serde(skip)]
     pub exit: u8,
+    /// The command wrote its own output (completions): print no report.
+    #[serde(skip)]
+    pub printed: bool,
 }
 
 impl Report {
