@@ -10,9 +10,10 @@ use diesel_migrations::MigrationHarness;
 use std::time::Duration;
 
 use crate::catalog::CatalogSnapshot;
-use crate::db::{Backend, DatabaseUrl, PoolOptions};
+use crate::db::{Backend, DatabaseUrl};
 use crate::error::{Error, Result};
 use crate::lock::WaitNotice;
+use crate::pool::PoolOptions;
 use crate::state::{DbState, DieselRow, SideRow};
 
 /// What the engine needs from a backend.
@@ -147,11 +148,11 @@ impl Driver for diesel::PgConnection {
     type Lock = crate::lock::PgLock;
 
     fn pool(url: &DatabaseUrl, options: &PoolOptions) -> Result<Pool<ConnectionManager<Self>>> {
-        crate::db::pg_pool(url, options)
+        crate::pool::pg_pool(url, options)
     }
 
     fn open_existing(url: &DatabaseUrl, _options: &PoolOptions) -> Result<Option<Self>> {
-        crate::db::connect_pg(url).map(Some)
+        crate::pool::connect_pg(url).map(Some)
     }
 
     fn lock(url: &DatabaseUrl, timeout: Duration, notice: WaitNotice<'_>) -> Result<Self::Lock> {
@@ -183,12 +184,12 @@ impl Driver for diesel::SqliteConnection {
     type Lock = crate::lock::FileLock;
 
     fn pool(url: &DatabaseUrl, options: &PoolOptions) -> Result<Pool<ConnectionManager<Self>>> {
-        crate::db::sqlite_pool(url, options)
+        crate::pool::sqlite_pool(url, options)
     }
 
     fn open_existing(url: &DatabaseUrl, options: &PoolOptions) -> Result<Option<Self>> {
         match url.sqlite_path() {
-            Some(path) if path.exists() => crate::db::connect_sqlite(url, options).map(Some),
+            Some(path) if path.exists() => crate::pool::connect_sqlite(url, options).map(Some),
             _ => Ok(None),
         }
     }

@@ -27,7 +27,8 @@ pub use pg::PgLock;
 #[cfg(feature = "postgres")]
 mod pg {
     use super::*;
-    use crate::db::{connect_pg, DatabaseUrl};
+    use crate::db::DatabaseUrl;
+    use crate::pool::connect_pg;
     use diesel::connection::SimpleConnection;
     use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text};
     use diesel::{PgConnection, QueryableByName, RunQueryDsl};

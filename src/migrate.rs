@@ -6,13 +6,14 @@
 
 use std::time::Duration;
 
-use crate::db::{Backend, DatabaseUrl, PoolOptions};
+use crate::db::{Backend, DatabaseUrl};
 use crate::driver::Driver;
 use crate::error::{Error, Result};
 use crate::execute::{self, ExecOptions, Observer, StepReport};
 use crate::integrity::{self, CheckOptions, Problem, ProblemKind};
 use crate::migrations::MigrationSet;
 use crate::plan::{self, Plan, StampRules, Target, UpgradeRules};
+use crate::pool::PoolOptions;
 use crate::script;
 use crate::state::DbState;
 

@@ -7,13 +7,14 @@
 
 use std::path::PathBuf;
 
-use crate::db::{Backend, DatabaseUrl, PoolOptions};
+use crate::db::{Backend, DatabaseUrl};
 use crate::driver::Driver;
 use crate::error::{Error, Result};
 use crate::execute::{self, ExecOptions, Silent};
 use crate::migrate::{with_driver, Context};
 use crate::migrations::MigrationSet;
 use crate::plan::{Action, Plan, Step};
+use crate::pool::PoolOptions;
 
 /// The first migration whose round trip does not restore the catalog.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -151,7 +152,7 @@ impl Scratch {
     fn create_pg(url: &DatabaseUrl) -> Result<Self> {
         use diesel::connection::SimpleConnection;
         let name = scratch_name();
-        let mut admin = crate::db::connect_pg(url)?;
+        let mut admin = crate::pool::connect_pg(url)?;
         admin
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .map_err(|e| {
@@ -180,7 +181,7 @@ impl Drop for Scratch {
             #[cfg(feature = "postgres")]
             Cleanup::PgDatabase { admin, name } => {
                 use diesel::connection::SimpleConnection;
-                if let Ok(mut conn) = crate::db::connect_pg(admin) {
+                if let Ok(mut conn) = crate::pool::connect_pg(admin) {
                     let _ =
                         conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
                 }

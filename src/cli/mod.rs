@@ -10,10 +10,11 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
-use haven_schema::db::{Backend, DatabaseUrl, PoolOptions};
+use haven_schema::db::{Backend, DatabaseUrl};
 use haven_schema::migrate::Context;
 use haven_schema::migrations::locate::{self, LocateOptions};
 use haven_schema::migrations::{MigrationSet, Origin};
+use haven_schema::pool::PoolOptions;
 use haven_schema::{Error, ErrorClass};
 
 use args::{Cli, Command, Format, GlobalArgs};
