@@ -117,6 +117,12 @@ fn dirty(set: &MigrationSet, state: &DbState, out: &mut Vec<Problem>) {
 }
 
 fn edited(set: &MigrationSet, state: &DbState, out: &mut Vec<Problem>) -> Result<()> {
+    let to_hash: Vec<usize> = state
+        .applied()
+        .filter(|rec| rec.checksum.is_some())
+        .filter_map(|rec| set.position(&rec.version))
+        .collect();
+    set.preload_checksums(&to_hash)?;
     // The repair stamps the newest applied version: stamping the edited one itself would
     // unrecord everything applied after it, and `stamp head` would record pending ones.
     let here = state

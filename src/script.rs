@@ -30,6 +30,8 @@ pub fn render(
     backend: Backend,
     command: Command,
 ) -> Result<String> {
+    let indexes: Vec<usize> = plan.steps.iter().filter_map(|s| s.index).collect();
+    set.preload_checksums(&indexes)?;
     let mut out = header(backend, command, plan);
     out.push_str(&bookkeeping::setup_sql());
     out.push_str("\n\n");
