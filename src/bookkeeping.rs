@@ -49,14 +49,29 @@ pub fn delete_diesel_row(version: &str) -> String {
     )
 }
 
+/// The duration written in a side-table row.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Elapsed<'a> {
+    /// Not known (`NULL`): a dirty marker, a stamp, or a `--sql` script.
+    Unknown,
+    /// Measured by the tool, in milliseconds.
+    Millis(u128),
+    /// Measured by the database: an SQL expression giving milliseconds.
+    Sql(&'a str),
+}
+
 /// Writes the side-table row of a migration: checksum, dirty marker and duration.
 pub fn upsert_side_row(
     migration: &Migration,
     checksum: &str,
     dirty: bool,
-    duration_ms: Option<u128>,
+    elapsed: Elapsed<'_>,
 ) -> String {
-    let duration = duration_ms.map_or_else(|| "NULL".to_owned(), |d| d.to_string());
+    let duration = match elapsed {
+        Elapsed::Unknown => "NULL".to_owned(),
+        Elapsed::Millis(ms) => ms.to_string(),
+        Elapsed::Sql(expr) => expr.to_owned(),
+    };
     format!(
         "INSERT INTO __haven_migrations (version, name, checksum, dirty, duration_ms, tool_version) \
          VALUES ({v}, {n}, {c}, {d}, {duration}, {t}) ON CONFLICT (version) DO UPDATE SET \
@@ -111,20 +126,20 @@ pub struct StepSql {
 }
 
 /// Bookkeeping of applying `migration`.
-pub fn apply_sql(migration: &Migration, checksum: &str, duration_ms: Option<u128>) -> StepSql {
+pub fn apply_sql(migration: &Migration, checksum: &str, elapsed: Elapsed<'_>) -> StepSql {
     let version = migration.version();
     if migration.run_in_transaction() {
         StepSql {
-            inside: vec![upsert_side_row(migration, checksum, false, duration_ms)],
+            inside: vec![upsert_side_row(migration, checksum, false, elapsed)],
             diesel_row: insert_diesel_row(version),
             ..StepSql::default()
         }
     } else {
         // The marker goes first and is cleared last, so a crash anywhere in between is seen.
         StepSql {
-            before: vec![upsert_side_row(migration, checksum, true, None)],
+            before: vec![upsert_side_row(migration, checksum, true, Elapsed::Unknown)],
             diesel_row: insert_diesel_row(version),
-            after: vec![upsert_side_row(migration, checksum, false, duration_ms)],
+            after: vec![upsert_side_row(migration, checksum, false, elapsed)],
             ..StepSql::default()
         }
     }
@@ -141,7 +156,7 @@ pub fn revert_sql(migration: &Migration, checksum: &str) -> StepSql {
         }
     } else {
         StepSql {
-            before: vec![upsert_side_row(migration, checksum, true, None)],
+            before: vec![upsert_side_row(migration, checksum, true, Elapsed::Unknown)],
             diesel_row: delete_diesel_row(version),
             after: vec![delete_side_row(version)],
             ..StepSql::default()
@@ -153,7 +168,7 @@ pub fn revert_sql(migration: &Migration, checksum: &str) -> StepSql {
 pub fn record_sql(migration: &Migration, checksum: &str) -> Vec<String> {
     vec![
         insert_diesel_row(migration.version()),
-        upsert_side_row(migration, checksum, false, None),
+        upsert_side_row(migration, checksum, false, Elapsed::Unknown),
     ]
 }
 

@@ -33,6 +33,9 @@ pub trait Driver:
     /// Whether a non-transactional migration must be sent one statement at a time
     /// (PostgreSQL wraps a multi-statement simple query in an implicit transaction).
     const SPLIT_NON_TRANSACTIONAL: bool;
+    /// An SQL expression for the milliseconds since the transaction began, when sending a
+    /// transactional migration's body and bookkeeping as one batch saves a round trip.
+    const ELAPSED_MS_SQL: Option<&'static str>;
     /// The guard type of the migration lock.
     type Lock;
 
@@ -145,6 +148,9 @@ impl Driver for diesel::PgConnection {
     // needs its own reset.
     const RESET_SESSION: &'static str = "RESET ALL; RESET ROLE;";
     const SPLIT_NON_TRANSACTIONAL: bool = true;
+    // now() is the start of the transaction, clock_timestamp() the current time.
+    const ELAPSED_MS_SQL: Option<&'static str> =
+        Some("(EXTRACT(EPOCH FROM clock_timestamp() - now()) * 1000)::bigint");
     type Lock = crate::lock::PgLock;
 
     fn pool(url: &DatabaseUrl, options: &PoolOptions) -> Result<Pool<ConnectionManager<Self>>> {
@@ -181,6 +187,8 @@ impl Driver for diesel::SqliteConnection {
     const BACKEND: Backend = Backend::Sqlite;
     const RESET_SESSION: &'static str = "";
     const SPLIT_NON_TRANSACTIONAL: bool = false;
+    // In-process: there is no round trip to save, and the tool's own timing is exact.
+    const ELAPSED_MS_SQL: Option<&'static str> = None;
     type Lock = crate::lock::FileLock;
 
     fn pool(url: &DatabaseUrl, options: &PoolOptions) -> Result<Pool<ConnectionManager<Self>>> {

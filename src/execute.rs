@@ -10,7 +10,7 @@ use diesel::backend::Backend as DieselBackend;
 use diesel::connection::BoxableConnection;
 use diesel::migration::{self, MigrationMetadata, MigrationName, MigrationVersion};
 
-use crate::bookkeeping::{self, StepSql};
+use crate::bookkeeping::{self, Elapsed, StepSql};
 use crate::driver::Driver;
 use crate::error::{Error, Result};
 use crate::migrations::{split, Migration, MigrationSet};
@@ -157,13 +157,13 @@ fn batch<D: Driver>(conn: &mut D, statements: &[String], version: &str) -> Resul
 
 fn apply<D: Driver>(conn: &mut D, m: &Migration) -> Result<Duration> {
     let checksum = m.checksum()?;
-    let sql = bookkeeping::apply_sql(m, &checksum, None);
+    let sql = bookkeeping::apply_sql(m, &checksum, Elapsed::Unknown);
     run_outside(conn, m, &sql.before, "applying")?;
     let step = HarnessStep::new::<D>(m, Direction::Up, checksum.clone())?;
     conn.run_migration(&step)
         .map_err(|e| failed(m, "applying", &*e))?;
     let elapsed = step.sql_time.get();
-    let after = bookkeeping::apply_sql(m, &checksum, Some(elapsed.as_millis())).after;
+    let after = bookkeeping::apply_sql(m, &checksum, Elapsed::Millis(elapsed.as_millis())).after;
     run_outside(conn, m, &after, "applying")?;
     Ok(elapsed)
 }
@@ -217,6 +217,9 @@ struct HarnessStep<'a> {
     name: StepName,
     split: bool,
     reset: &'static str,
+    /// Set when the body and its bookkeeping go in one batch: the database's expression
+    /// for the milliseconds since the transaction began.
+    merged: Option<&'static str>,
     sql_time: Cell<Duration>,
 }
 
@@ -241,6 +244,7 @@ impl<'a> HarnessStep<'a> {
             },
             split: D::SPLIT_NON_TRANSACTIONAL && !migration.run_in_transaction(),
             reset: D::RESET_SESSION,
+            merged: D::ELAPSED_MS_SQL.filter(|_| migration.run_in_transaction()),
             sql_time: Cell::new(Duration::ZERO),
         })
     }
@@ -266,21 +270,38 @@ impl<'a> HarnessStep<'a> {
         Ok(())
     }
 
+    /// The body, the session reset and the side-table row in one batch, for transactional
+    /// migrations where the driver allows it: one round trip fewer per migration, a few
+    /// percent of a small one. The database measures the row's duration itself, since
+    /// the tool cannot know it before sending the batch.
+    fn run_merged(&self, exec: Exec<'_>) -> migration::Result<()> {
+        let batch = format!("{}{}", crate::script::terminated(self.body()?), self.tail());
+        let started = Instant::now();
+        exec(&batch)?;
+        self.sql_time.set(started.elapsed());
+        Ok(())
+    }
+
     fn inside_sql(&self) -> StepSql {
+        let elapsed = match self.merged {
+            Some(expr) => Elapsed::Sql(expr),
+            None => Elapsed::Millis(self.sql_time.get().as_millis()),
+        };
         match self.direction {
-            Direction::Up => bookkeeping::apply_sql(
-                self.migration,
-                &self.checksum,
-                Some(self.sql_time.get().as_millis()),
-            ),
+            Direction::Up => bookkeeping::apply_sql(self.migration, &self.checksum, elapsed),
             Direction::Down => bookkeeping::revert_sql(self.migration, &self.checksum),
         }
+    }
+
+    /// The session reset, then the side-table row of the transaction.
+    fn tail(&self) -> String {
+        format!("{}\n{}", self.reset, self.inside_sql().inside.join("\n"))
     }
 
     fn finish(&self, exec: Exec<'_>) -> migration::Result<()> {
         // Reset first: the side-table row must go where the bookkeeping tables are, not
         // into a schema that the migration's own `SET search_path` chose.
-        let tail = format!("{}\n{}", self.reset, self.inside_sql().inside.join("\n"));
+        let tail = self.tail();
         if !tail.trim().is_empty() {
             exec(&tail)?;
         }
@@ -294,6 +315,9 @@ type Exec<'a> = &'a mut dyn FnMut(&str) -> diesel::QueryResult<()>;
 impl<DB: DieselBackend> migration::Migration<DB> for HarnessStep<'_> {
     fn run(&self, conn: &mut dyn BoxableConnection<DB>) -> migration::Result<()> {
         let mut exec = |sql: &str| conn.batch_execute(sql);
+        if self.merged.is_some() {
+            return self.run_merged(&mut exec);
+        }
         self.run_body(&mut exec)?;
         self.finish(&mut exec)
     }

@@ -6,7 +6,7 @@
 
 use std::fmt::Write as _;
 
-use crate::bookkeeping::{self, StepSql};
+use crate::bookkeeping::{self, Elapsed, StepSql};
 use crate::db::Backend;
 use crate::error::Result;
 use crate::migrations::{split, Migration, MigrationSet};
@@ -76,7 +76,7 @@ fn render_migration(out: &mut String, m: &Migration, action: Action) -> Result<(
         _ => (
             "Apply",
             m.up_sql()?,
-            bookkeeping::apply_sql(m, &checksum, None),
+            bookkeeping::apply_sql(m, &checksum, Elapsed::Unknown),
         ),
     };
     let mode = if m.run_in_transaction() {
@@ -137,7 +137,7 @@ fn lines(out: &mut String, statements: &[String]) {
 
 /// `sql` ending with a newline, and with `;` after its last statement, so that what follows
 /// in the script is never glued to it.
-fn terminated(sql: &str) -> String {
+pub(crate) fn terminated(sql: &str) -> String {
     let mut text = sql.trim_end().to_owned();
     let needs_semicolon = split::split_statements(sql).last().is_some_and(|last| {
         let end = last.as_ptr() as usize - sql.as_ptr() as usize + last.len();
