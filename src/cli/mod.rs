@@ -13,7 +13,7 @@ use clap::{CommandFactory, Parser};
 use haven_schema::db::{Backend, DatabaseUrl};
 use haven_schema::migrate::Context;
 use haven_schema::migrations::locate::{self, LocateOptions};
-use haven_schema::migrations::{MigrationSet, Origin};
+use haven_schema::migrations::{MigrationSet, Origin, Preload};
 use haven_schema::pool::PoolOptions;
 use haven_schema::{Error, ErrorClass};
 
@@ -94,7 +94,7 @@ fn run(cli: &Cli, out: Output) -> Result<Report, (Error, Scrubber)> {
     let scrub_url = url.clone();
     let scrub =
         move |e: Error| -> (Error, Scrubber) { (e, Box::new(move |s: &str| scrub_url.scrub(s))) };
-    let ctx = context(&cli.global, url, out).map_err(scrub.clone())?;
+    let ctx = context(&cli.global, url, preload_for(&cli.command), out).map_err(scrub.clone())?;
     let mut out = out;
     commands::run(&cli.command, &ctx, &mut out).map_err(scrub)
 }
@@ -127,11 +127,25 @@ fn origin_for(global: &GlobalArgs, backend: Backend) -> haven_schema::Result<Ori
     })
 }
 
-fn context(global: &GlobalArgs, url: DatabaseUrl, out: Output) -> haven_schema::Result<Context> {
+/// `current` needs only names and metadata; every other command reads every `up.sql`
+/// (to run it, render it, or compare checksums), best done in the pass that lists them.
+fn preload_for(command: &Command) -> Preload {
+    match command {
+        Command::Current => Preload::Lazy,
+        _ => Preload::UpSql,
+    }
+}
+
+fn context(
+    global: &GlobalArgs,
+    url: DatabaseUrl,
+    preload: Preload,
+    out: Output,
+) -> haven_schema::Result<Context> {
     let origin = origin_for(global, url.backend())?;
     out.debug(&format!("database: {url} ({})", url.backend()));
     out.debug(&format!("migrations: {origin}"));
-    let set = MigrationSet::read(origin)?;
+    let set = MigrationSet::read_with(origin, preload)?;
     Ok(Context {
         url,
         set,

@@ -181,6 +181,19 @@ impl std::fmt::Display for Origin {
     }
 }
 
+/// How much of each migration directory [`MigrationSet::read_with`] reads up front.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Preload {
+    /// Names, metadata and which files exist; the SQL is read when first asked for, so
+    /// `current` never opens an `up.sql`.
+    #[default]
+    Lazy,
+    /// Also every `up.sql` and its checksum, in the same parallel pass over the
+    /// directories: for commands that need them all (upgrade, check, history, `--sql`),
+    /// it saves a second pass and a `stat` per file.
+    UpSql,
+}
+
 /// An ordered, validated set of migrations.
 #[derive(Debug)]
 pub struct MigrationSet {
@@ -208,13 +221,20 @@ impl MigrationSet {
         Self::read(Origin::Directory(dir))
     }
 
-    /// Reads the migrations that `origin` names.
+    /// Reads the migrations that `origin` names; SQL files are read when first needed.
     pub fn read(origin: Origin) -> Result<Self> {
+        Self::read_with(origin, Preload::Lazy)
+    }
+
+    /// Reads the migrations that `origin` names, and as much of their files as `preload`
+    /// says.
+    pub fn read_with(origin: Origin, preload: Preload) -> Result<Self> {
         if let Origin::Embedded(backend) = origin {
             return Self::embedded(backend);
         }
         let dir = origin.dir().map(Path::to_path_buf).unwrap_or_default();
-        let migrations = par_map(&read_dir_entries(&dir)?, |p| migration_from_dir(p))?;
+        let read = |p: &PathBuf| migration_from_dir(p, preload);
+        let migrations = par_map(&read_dir_entries(&dir)?, read)?;
         Self::new(origin, migrations)
     }
 
@@ -337,7 +357,7 @@ pub fn version_of(dir_name: &str) -> std::result::Result<String, String> {
     Ok(version)
 }
 
-fn migration_from_dir(path: &Path) -> Result<Migration> {
+fn migration_from_dir(path: &Path, preload: Preload) -> Result<Migration> {
     let dir_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -347,13 +367,17 @@ fn migration_from_dir(path: &Path) -> Result<Migration> {
         problem,
     };
     let version = version_of(&dir_name).map_err(malformed)?;
-    let up = path.join("up.sql");
-    if !up.is_file() {
+    let up_path = path.join("up.sql");
+    let Some(up) = up_sql_file(&up_path, preload)? else {
         return Err(malformed(format!(
             "migration {version} has no up.sql; add {}, or remove the directory",
-            up.display()
+            up_path.display()
         )));
-    }
+    };
+    let checksum = match &up {
+        SqlText::File { text, .. } => text.get().map(|t| checksum::of_sql(t)),
+        SqlText::Embedded(_) => None,
+    };
     let down = path.join("down.sql");
     let metadata_path = path.join("metadata.toml");
     let metadata = match fs::read_to_string(&metadata_path) {
@@ -365,13 +389,29 @@ fn migration_from_dir(path: &Path) -> Result<Migration> {
     Ok(Migration {
         version,
         dir_name,
-        up: SqlText::file(up),
+        up,
         down: down.is_file().then(|| SqlText::file(down)),
         run_in_transaction: tx.run_in_transaction,
         metadata_without_transaction_flag: tx.flag_missing,
         path: Some(path.to_path_buf()),
-        checksum: OnceLock::new(),
+        checksum: checksum.map_or_else(OnceLock::new, OnceLock::from),
     })
+}
+
+/// The `up.sql` at `path`, read now or later as `preload` says; `None` when there is none.
+fn up_sql_file(path: &Path, preload: Preload) -> Result<Option<SqlText>> {
+    if preload == Preload::Lazy {
+        return Ok(path.is_file().then(|| SqlText::file(path.to_path_buf())));
+    }
+    // Reading is the existence check: no separate stat.
+    match fs::read_to_string(path) {
+        Ok(text) => Ok(Some(SqlText::File {
+            path: path.to_path_buf(),
+            text: OnceLock::from(text),
+        })),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound || path.is_dir() => Ok(None),
+        Err(e) => Err(Error::io("cannot read", path, e)),
+    }
 }
 
 fn migration_from_embedded(entry: &EmbeddedEntry, backend: Backend) -> Result<Migration> {
