@@ -33,6 +33,13 @@ pub fn render(
     let indexes: Vec<usize> = plan.steps.iter().filter_map(|s| s.index).collect();
     set.preload_checksums(&indexes)?;
     let mut out = header(backend, command, plan);
+    // Sized up front: the script of thousands of migrations is megabytes, and growing it
+    // by doubling would copy it again and again.
+    let bodies: usize = indexes
+        .iter()
+        .map(|&i| set.migrations()[i].up_sql().map_or(0, str::len))
+        .sum();
+    out.reserve(bodies + 1024 * indexes.len());
     out.push_str(&bookkeeping::setup_sql());
     out.push_str("\n\n");
     if command == Command::Stamp {

@@ -62,7 +62,12 @@ impl Output {
                 let json = serde_json::to_string_pretty(report).unwrap_or_default();
                 let _ = writeln!(std::io::stdout().lock(), "{json}");
             }
-            Format::Text if !self.quiet || report.sql.is_some() => {
+            // A script is written as it is: it can be megabytes, not worth a copy.
+            Format::Text if report.sql.is_some() => {
+                let sql = report.sql.as_deref().unwrap_or_default();
+                let _ = std::io::stdout().lock().write_all(sql.as_bytes());
+            }
+            Format::Text if !self.quiet => {
                 let text = render_text(report, self.verbose);
                 let mut stdout = std::io::stdout().lock();
                 let _ = stdout.write_all(text.as_bytes());
@@ -176,9 +181,6 @@ fn ms(millis: f64) -> String {
 }
 
 fn render_text(r: &Report, verbose: bool) -> String {
-    if let Some(sql) = &r.sql {
-        return sql.clone();
-    }
     let mut out = String::new();
     match r.command {
         "current" => current_text(&mut out, r, verbose),
