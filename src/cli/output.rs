@@ -94,7 +94,10 @@ pub struct StepPrinter {
 impl StepPrinter {
     fn line(&self, text: &str) {
         match (&self.bar, self.out.format) {
-            (Some(bar), _) => bar.println(text),
+            // The bar is on stderr; the lines stay on stdout, printed while it is hidden.
+            (Some(bar), _) => bar.suspend(|| {
+                let _ = writeln!(std::io::stdout().lock(), "{text}");
+            }),
             (None, Format::Json) => eprintln!("{text}"),
             (None, Format::Text) => {
                 let _ = writeln!(std::io::stdout().lock(), "{text}");
@@ -104,23 +107,31 @@ impl StepPrinter {
 }
 
 impl Observer for StepPrinter {
-    fn step_started(&mut self, _step: &Step, _m: Option<&Migration>, index: usize, total: usize) {
+    fn step_started(&mut self, step: &Step, m: Option<&Migration>, index: usize, total: usize) {
+        // Only for a person watching: both streams on a terminal, and more than a handful.
         let show_bar = index == 0
             && total > 5
             && !self.out.quiet
             && self.out.format == Format::Text
-            && std::io::stdout().is_terminal();
+            && std::io::stdout().is_terminal()
+            && std::io::stderr().is_terminal();
         if show_bar {
             let bar = indicatif::ProgressBar::new(total as u64);
-            let template = if std::env::var_os("NO_COLOR").is_some() {
-                "{pos}/{len} [{bar:30}] {elapsed}"
+            // no-color.org: NO_COLOR disables colour when set to anything but "".
+            let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+            let template = if no_color {
+                "{pos}/{len} [{bar:30}] {elapsed} {msg}"
             } else {
-                "{pos}/{len} [{bar:30.cyan/blue}] {elapsed}"
+                "{pos}/{len} [{bar:30.cyan/blue}] {elapsed} {msg}"
             };
             if let Ok(style) = indicatif::ProgressStyle::with_template(template) {
                 bar.set_style(style.progress_chars("=> "));
             }
             self.bar = Some(bar);
+        }
+        if let Some(bar) = &self.bar {
+            let name = m.map_or("", |m| m.name());
+            bar.set_message(format!("{} {name}", step.version));
         }
     }
 
@@ -385,17 +396,20 @@ fn summary_text(out: &mut String, r: &Report) {
         return;
     }
     let total = r.total_ms.unwrap_or(0.0);
-    let sql: f64 = steps
-        .iter()
-        .map(|s| s.sql_time.as_secs_f64() * 1000.0)
-        .sum();
+    let millis = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    // A step is the database's work: its SQL and the bookkeeping round trips around it.
+    // Everything else (lock, connections, reading the state, planning) is the tool's.
+    let in_database: f64 = steps.iter().map(|s| millis(s.duration)).sum();
+    let sql: f64 = steps.iter().map(|s| millis(s.sql_time)).sum();
     out.push_str(&format!(
-        "{} {} migration(s) in {} (migration SQL {}, bookkeeping and tool {}); now at {}\n",
+        "{} {} migration(s) in {}: {} in the database ({} running migration SQL), {} tool \
+         overhead; now at {}\n",
         verb(steps[0].action),
         steps.len(),
         ms(total),
+        ms(in_database),
         ms(sql),
-        ms((total - sql).max(0.0)),
+        ms((total - in_database).max(0.0)),
         position_text(r)
     ));
 }
