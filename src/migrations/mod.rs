@@ -284,8 +284,14 @@ impl MigrationSet {
     /// several threads when there are many, so that later calls find them ready. For
     /// `check` and `--sql` on thousands of migrations, reading the files is most of the work.
     pub fn preload_checksums(&self, indexes: &[usize]) -> Result<()> {
+        // Those read with `Preload::UpSql` already have theirs: no threads for nothing.
+        let missing: Vec<usize> = indexes
+            .iter()
+            .copied()
+            .filter(|&i| self.migrations[i].checksum.get().is_none())
+            .collect();
         let load = |i: &usize| self.migrations[*i].checksum().map(drop);
-        par_map(indexes, load).map(drop)
+        par_map(&missing, load).map(drop)
     }
 }
 
