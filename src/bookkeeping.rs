@@ -28,6 +28,16 @@ pub const SIDE_TABLE_DDL: &str = "CREATE TABLE IF NOT EXISTS __haven_migrations 
 /// The version of this tool, recorded with every row.
 pub const TOOL_VERSION: &str = concat!("haven-migrate ", env!("CARGO_PKG_VERSION"));
 
+/// SQL that undoes a migration's session changes (`SET search_path`, `SET ROLE`, ...)
+/// before the bookkeeping runs and the next migration starts. `RESET ALL` leaves the role
+/// alone (it is `GUC_NO_RESET_ALL`), hence `RESET ROLE`. SQLite has no such state.
+pub const fn reset_session(backend: crate::db::Backend) -> &'static str {
+    match backend {
+        crate::db::Backend::Postgres => "RESET ALL; RESET ROLE;",
+        crate::db::Backend::Sqlite => "",
+    }
+}
+
 /// Quotes a string literal for SQL (standard `''` doubling, valid on both backends).
 pub fn literal(text: &str) -> String {
     format!("'{}'", text.replace('\'', "''"))

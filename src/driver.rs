@@ -144,9 +144,7 @@ where
 #[cfg(feature = "postgres")]
 impl Driver for diesel::PgConnection {
     const BACKEND: Backend = Backend::Postgres;
-    // RESET ALL leaves the role alone (it is GUC_NO_RESET_ALL), so a migration's SET ROLE
-    // needs its own reset.
-    const RESET_SESSION: &'static str = "RESET ALL; RESET ROLE;";
+    const RESET_SESSION: &'static str = crate::bookkeeping::reset_session(Backend::Postgres);
     const SPLIT_NON_TRANSACTIONAL: bool = true;
     // now() is the start of the transaction, clock_timestamp() the current time.
     const ELAPSED_MS_SQL: Option<&'static str> =
@@ -185,7 +183,7 @@ impl Driver for diesel::PgConnection {
 #[cfg(feature = "sqlite")]
 impl Driver for diesel::SqliteConnection {
     const BACKEND: Backend = Backend::Sqlite;
-    const RESET_SESSION: &'static str = "";
+    const RESET_SESSION: &'static str = crate::bookkeeping::reset_session(Backend::Sqlite);
     const SPLIT_NON_TRANSACTIONAL: bool = false;
     // In-process: there is no round trip to save, and the tool's own timing is exact.
     const ELAPSED_MS_SQL: Option<&'static str> = None;

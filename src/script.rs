@@ -49,7 +49,7 @@ pub fn render(
             let Some(m) = step.index.map(|i| &set.migrations()[i]) else {
                 continue;
             };
-            render_migration(&mut out, m, step.action)?;
+            render_migration(&mut out, m, step.action, backend)?;
         }
     }
     Ok(out)
@@ -72,7 +72,12 @@ fn header(backend: Backend, command: Command, plan: &Plan) -> String {
     )
 }
 
-fn render_migration(out: &mut String, m: &Migration, action: Action) -> Result<()> {
+fn render_migration(
+    out: &mut String,
+    m: &Migration,
+    action: Action,
+    backend: Backend,
+) -> Result<()> {
     let checksum = m.checksum()?;
     let (verb, body, sql) = match action {
         Action::Revert => (
@@ -103,6 +108,12 @@ fn render_migration(out: &mut String, m: &Migration, action: Action) -> Result<(
         out.push_str("BEGIN;\n");
     }
     out.push_str(&terminated(body));
+    // As in execution: the migration's SETs must not reach the bookkeeping or the next one.
+    let reset = bookkeeping::reset_session(backend);
+    if !reset.is_empty() {
+        out.push_str(reset);
+        out.push('\n');
+    }
     lines(out, &inside);
     lines(out, &[diesel_row]);
     if m.run_in_transaction() {

@@ -322,6 +322,49 @@ fn a_search_path_set_by_one_migration_does_not_leak_into_the_next() {
 }
 
 #[test]
+fn a_sql_script_resets_the_session_between_migrations_as_the_real_run_does() {
+    let (real, scripted) = (common::pg_database(), common::pg_database());
+    let migrations = Migrations::haven(Dialect::Postgres);
+    migrations.add(
+        "2026-01-01-000005_other_schema",
+        "CREATE SCHEMA other_schema;\nSET search_path = other_schema;\nCREATE TABLE in_other (id int);\n",
+        "DROP SCHEMA other_schema CASCADE;\n",
+    );
+    migrations.add(
+        "2026-01-01-000006_in_public",
+        "CREATE TABLE in_public (id int);\n",
+        "DROP TABLE in_public;\n",
+    );
+    run(migrations.cmd(&real.url).args(["upgrade", "head"])).expect_code(0);
+    let script = run(migrations
+        .cmd(&scripted.url)
+        .args(["upgrade", "base:head", "--sql"]))
+    .expect_code(0)
+    .stdout;
+    let file = scripted_file(&script);
+    let status = std::process::Command::new(common::pg_bin("psql"))
+        .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"])
+        .arg(file.path())
+        .envs(scripted.env())
+        .status()
+        .expect("run psql");
+    assert!(status.success(), "psql -f of the --sql script failed");
+    let placed = "SELECT n.nspname || '.' || c.relname FROM pg_class c \
+                  JOIN pg_namespace n ON n.oid = c.relnamespace \
+                  WHERE c.relname IN ('in_other', 'in_public', '__diesel_schema_migrations', \
+                  '__haven_migrations') ORDER BY 1";
+    assert_eq!(pg_rows(&scripted, placed), pg_rows(&real, placed));
+    assert_eq!(pg_recorded(&scripted), pg_recorded(&real));
+    assert_eq!(scripted.pg_dump_schema(), real.pg_dump_schema());
+}
+
+fn scripted_file(script: &str) -> tempfile::NamedTempFile {
+    let mut file = tempfile::NamedTempFile::new().expect("a temp file");
+    std::io::Write::write_all(&mut file, script.as_bytes()).expect("write the script");
+    file
+}
+
+#[test]
 fn a_non_transactional_search_path_does_not_leak_either() {
     let db = common::pg_database();
     let migrations = Migrations::haven(Dialect::Postgres);
