@@ -46,8 +46,8 @@ fn main() -> ExitCode {
 fn parse_options() -> Result<Options> {
     let mut opts = Options {
         sizes: vec![500, 2000],
-        write_rounds: 5,
-        read_rounds: 15,
+        write_rounds: 9,
+        read_rounds: 21,
         only: vec!["upgrade".into(), "status".into(), "rss".into()],
         haven: default_haven()?,
         diesel: find_diesel(),
