@@ -9,5 +9,6 @@ if ! command -v diesel >/dev/null 2>&1; then
     echo "installing the diesel CLI (needs libpq-dev and libsqlite3-dev)..." >&2
     cargo install diesel_cli --no-default-features --features postgres,sqlite --locked
 fi
+# The benchmark measures the haven-migrate beside it in the target directory: build both.
 cargo build --release --bin haven-migrate --example bench
-exec target/release/examples/bench "$@"
+exec cargo run --quiet --release --example bench -- "$@"
