@@ -127,11 +127,12 @@ fn origin_for(global: &GlobalArgs, backend: Backend) -> haven_schema::Result<Ori
     })
 }
 
-/// `current` needs only names and metadata; every other command reads every `up.sql`
-/// (to run it, render it, or compare checksums), best done in the pass that lists them.
+/// `current` needs only versions and names: one listing of the migration directory. Every
+/// other command reads every `up.sql` (to run it, render it, or compare checksums), best
+/// done in the pass that lists them.
 fn preload_for(command: &Command) -> Preload {
     match command {
-        Command::Current => Preload::Lazy,
+        Command::Current => Preload::Names,
         _ => Preload::UpSql,
     }
 }

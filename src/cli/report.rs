@@ -114,8 +114,8 @@ impl Report {
                     checksum_ok,
                     dirty: rec.is_some_and(|r| r.dirty),
                     known: true,
-                    transactional: Some(m.run_in_transaction()),
-                    has_down: Some(m.has_down()),
+                    transactional: m.files_checked().then(|| m.run_in_transaction()),
+                    has_down: m.files_checked().then(|| m.has_down()),
                     path: m.path().map(|p| p.display().to_string()),
                 }
             })

@@ -65,9 +65,17 @@ pub struct Migration {
     metadata_without_transaction_flag: bool,
     path: Option<PathBuf>,
     checksum: OnceLock<String>,
+    /// False when read with [`Preload::Names`]: the files were not looked at, so
+    /// `has_down`, `run_in_transaction` and the metadata warning are assumptions.
+    files_checked: bool,
 }
 
 impl Migration {
+    /// Whether the directory's files were looked at (see [`Preload::Names`]).
+    pub fn files_checked(&self) -> bool {
+        self.files_checked
+    }
+
     /// The version diesel records: the digits before the first `_`.
     pub fn version(&self) -> &str {
         &self.version
@@ -184,6 +192,10 @@ impl std::fmt::Display for Origin {
 /// How much of each migration directory [`MigrationSet::read_with`] reads up front.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub enum Preload {
+    /// Directory names only: one listing of the migration directory, nothing inside it.
+    /// For `current`, which needs versions and names; a missing `up.sql` or a metadata
+    /// problem is left to the commands that use the files.
+    Names,
     /// Names, metadata and which files exist; the SQL is read when first asked for, so
     /// `current` never opens an `up.sql`.
     #[default]
@@ -233,6 +245,11 @@ impl MigrationSet {
             return Self::embedded(backend);
         }
         let dir = origin.dir().map(Path::to_path_buf).unwrap_or_default();
+        if preload == Preload::Names {
+            let entries = read_dir_entries(&dir)?;
+            let migrations = entries.iter().map(|p| migration_from_name(p));
+            return Self::new(origin, migrations.collect::<Result<Vec<_>>>()?);
+        }
         let read = |p: &PathBuf| migration_from_dir(p, preload);
         let migrations = par_map(&read_dir_entries(&dir)?, read)?;
         Self::new(origin, migrations)
@@ -401,6 +418,30 @@ fn migration_from_dir(path: &Path, preload: Preload) -> Result<Migration> {
         metadata_without_transaction_flag: tx.flag_missing,
         path: Some(path.to_path_buf()),
         checksum: checksum.map_or_else(OnceLock::new, OnceLock::from),
+        files_checked: true,
+    })
+}
+
+/// A migration known by its directory name alone ([`Preload::Names`]).
+fn migration_from_name(path: &Path) -> Result<Migration> {
+    let dir_name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let version = version_of(&dir_name).map_err(|problem| Error::MalformedMigrations {
+        path: path.to_path_buf(),
+        problem,
+    })?;
+    Ok(Migration {
+        version,
+        dir_name,
+        up: SqlText::file(path.join("up.sql")),
+        down: Some(SqlText::file(path.join("down.sql"))),
+        run_in_transaction: true,
+        metadata_without_transaction_flag: false,
+        path: Some(path.to_path_buf()),
+        checksum: OnceLock::new(),
+        files_checked: false,
     })
 }
 
@@ -444,6 +485,7 @@ fn migration_from_embedded(entry: &EmbeddedEntry, backend: Backend) -> Result<Mi
         metadata_without_transaction_flag: tx.flag_missing,
         path: None,
         checksum: OnceLock::new(),
+        files_checked: true,
     })
 }
 
