@@ -50,8 +50,9 @@ pub trait Driver:
     fn bookkeeping_tables(&mut self) -> diesel::QueryResult<(bool, bool)>;
     /// The catalog, for `verify`.
     fn catalog(&mut self) -> diesel::QueryResult<CatalogSnapshot>;
-    /// Reads what the database records, without writing anything.
-    fn read_state(&mut self) -> Result<DbState>;
+    /// Reads what the database records, without writing anything. Without `checksums`,
+    /// only the dirty markers of the side table are read (a status needs no more).
+    fn read_state(&mut self, checksums: bool) -> Result<DbState>;
 }
 
 #[derive(QueryableByName)]
@@ -83,7 +84,7 @@ struct SideRowSql {
 }
 
 /// Reads what the database records, without writing anything.
-fn read_state_impl<D: Driver>(conn: &mut D) -> Result<DbState>
+fn read_state_impl<D: Driver>(conn: &mut D, checksums: bool) -> Result<DbState>
 where
     DieselRowSql: QueryableByName<D::Backend>,
     SideRowSql: QueryableByName<D::Backend>,
@@ -101,9 +102,14 @@ where
         Vec::new()
     };
     let side_rows: Vec<SideRowSql> = if has_side {
-        diesel::sql_query("SELECT version, checksum, dirty, duration_ms FROM __haven_migrations")
-            .load(conn)
-            .map_err(fail)?
+        // Checksums are most of the side table's bytes: fetch them only when compared.
+        let query = if checksums {
+            "SELECT version, checksum, dirty, duration_ms FROM __haven_migrations"
+        } else {
+            "SELECT version, NULL AS checksum, dirty, duration_ms FROM __haven_migrations \
+             WHERE dirty"
+        };
+        diesel::sql_query(query).load(conn).map_err(fail)?
     } else {
         Vec::new()
     };
@@ -175,8 +181,8 @@ impl Driver for diesel::PgConnection {
         crate::catalog::snapshot_pg(self)
     }
 
-    fn read_state(&mut self) -> Result<DbState> {
-        read_state_impl(self)
+    fn read_state(&mut self, checksums: bool) -> Result<DbState> {
+        read_state_impl(self, checksums)
     }
 }
 
@@ -221,7 +227,7 @@ impl Driver for diesel::SqliteConnection {
         crate::catalog::snapshot_sqlite(self)
     }
 
-    fn read_state(&mut self) -> Result<DbState> {
-        read_state_impl(self)
+    fn read_state(&mut self, checksums: bool) -> Result<DbState> {
+        read_state_impl(self, checksums)
     }
 }

@@ -77,16 +77,24 @@ pub struct Status {
 
 /// Reads the state without writing anything (no tables, no SQLite file are created).
 pub fn status(ctx: &Context, checks: CheckOptions) -> Result<Status> {
-    let state = with_driver!(ctx.url.backend(), D => read_only_state::<D>(ctx))?;
-    let problems = integrity::find_problems(&ctx.set, &state, checks)?;
+    let state = read_recorded(&ctx.url, &ctx.pool, checks.checksums)?;
+    status_of(&ctx.set, state, checks)
+}
+
+/// The status of a state already read with [`read_recorded`].
+pub fn status_of(set: &MigrationSet, state: DbState, checks: CheckOptions) -> Result<Status> {
+    let problems = integrity::find_problems(set, &state, checks)?;
     Ok(Status { state, problems })
 }
 
-fn read_only_state<D: Driver>(ctx: &Context) -> Result<DbState> {
-    match D::open_existing(&ctx.url, &ctx.pool)? {
-        Some(mut conn) => conn.read_state(),
+/// Reads what the database records, without writing anything (no tables, no SQLite file
+/// are created). It needs no migration set, so it can run while the set is being read.
+/// Without `checksums`, the side table's checksums are not fetched.
+pub fn read_recorded(url: &DatabaseUrl, pool: &PoolOptions, checksums: bool) -> Result<DbState> {
+    with_driver!(url.backend(), D => match D::open_existing(url, pool)? {
+        Some(mut conn) => conn.read_state(checksums),
         None => Ok(DbState::empty()),
-    }
+    })
 }
 
 /// The result of a write command.
@@ -184,7 +192,7 @@ fn run_write_with<D: Driver>(
         message: ctx.url.scrub(&e.to_string()),
     })?;
     // Read only now that the lock is held: a deploy that waited sees its predecessor's work.
-    let state = conn.read_state()?;
+    let state = conn.read_state(true)?;
     let (plan, problems, exec) = prepare(ctx, write, &state)?;
     if let Write::Upgrade(
         _,

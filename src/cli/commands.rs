@@ -9,21 +9,30 @@ use haven_schema::migrate::{self, Context, SqlRange, Status, UpgradeOptions};
 use haven_schema::migrations::{locate, revision, Origin};
 use haven_schema::plan::{self, StampRules, Target};
 use haven_schema::script;
+use haven_schema::state::DbState;
 use haven_schema::{Error, Result};
 
+use super::args::Format;
 use super::args::{Command, DowngradeArgs, HistoryArgs, StampArgs, UpgradeArgs};
 use super::output::Output;
 use super::report::Report;
 
-/// Runs `command` and returns its report (errors are the caller's to report).
-pub fn run(command: &Command, ctx: &Context, out: &mut Output) -> Result<Report> {
+/// Runs `command` and returns its report (errors are the caller's to report). `recorded`
+/// is the database's state when it was read already, beside the migration set.
+pub fn run(
+    command: &Command,
+    ctx: &Context,
+    recorded: Option<DbState>,
+    out: &mut Output,
+) -> Result<Report> {
+    let rows = out.format == Format::Json || out.verbose || !matches!(command, Command::Current);
     match command {
-        Command::Current => current(ctx),
-        Command::History(args) => history(ctx, args),
+        Command::Current => status_report("current", ctx, false, recorded, rows),
+        Command::History(args) => history(ctx, args, recorded),
         Command::Upgrade(args) => upgrade(ctx, args, out),
         Command::Downgrade(args) => downgrade(ctx, args, out),
         Command::Stamp(args) => stamp(ctx, args, out),
-        Command::Check => check(ctx),
+        Command::Check => check(ctx, recorded),
         Command::Verify => verify(ctx),
         Command::Revision(_) | Command::Completions(_) => {
             Err(Error::BadInput("this command needs no database".into()))
@@ -31,17 +40,26 @@ pub fn run(command: &Command, ctx: &Context, out: &mut Output) -> Result<Report>
     }
 }
 
-fn status_report(command: &'static str, ctx: &Context, checksums: bool) -> Result<Report> {
-    let Status { state, problems } = migrate::status(ctx, CheckOptions { checksums })?;
-    Ok(Report::new(command).with_status(&ctx.set, &state, problems))
+/// The status as a report; `rows: false` skips the per-migration rows (text `current`
+/// shows none, and thousands of them are most of its work).
+fn status_report(
+    command: &'static str,
+    ctx: &Context,
+    checksums: bool,
+    recorded: Option<DbState>,
+    rows: bool,
+) -> Result<Report> {
+    let checks = CheckOptions { checksums };
+    let state = match recorded {
+        Some(state) => state,
+        None => migrate::read_recorded(&ctx.url, &ctx.pool, checksums)?,
+    };
+    let Status { state, problems } = migrate::status_of(&ctx.set, state, checks)?;
+    Ok(Report::new(command).with_status(&ctx.set, &state, problems, rows))
 }
 
-fn current(ctx: &Context) -> Result<Report> {
-    status_report("current", ctx, false)
-}
-
-fn history(ctx: &Context, args: &HistoryArgs) -> Result<Report> {
-    let mut report = status_report("history", ctx, true)?;
+fn history(ctx: &Context, args: &HistoryArgs, recorded: Option<DbState>) -> Result<Report> {
+    let mut report = status_report("history", ctx, true, recorded, true)?;
     if let Some(range) = &args.range {
         let (start, end) = range.split_once(':').ok_or_else(|| {
             Error::BadInput(format!(
@@ -132,7 +150,7 @@ fn dry_run(ctx: &Context, target: &Target, allow_out_of_order: bool) -> Result<R
     let rules = plan::UpgradeRules { allow_out_of_order };
     let plan = plan::upgrade(&ctx.set, &state, target, rules)?;
     Ok(Report::new("upgrade")
-        .with_status(&ctx.set, &state, problems)
+        .with_status(&ctx.set, &state, problems, true)
         .with_plan(&ctx.set, &plan))
 }
 
@@ -179,7 +197,8 @@ fn finish(
     outcome: migrate::Outcome,
     total: Duration,
 ) -> Result<Report> {
-    let after = status_report(command, ctx, false)?;
+    // With checksums: the report says checksum_ok only for what it compared.
+    let after = status_report(command, ctx, true, None, true)?;
     let mut problems = outcome.problems;
     problems.extend(
         after
@@ -205,8 +224,8 @@ fn problems_contains(
         .any(|q| q.kind == p.kind && q.version == p.version)
 }
 
-fn check(ctx: &Context) -> Result<Report> {
-    let mut report = status_report("check", ctx, true)?;
+fn check(ctx: &Context, recorded: Option<DbState>) -> Result<Report> {
+    let mut report = status_report("check", ctx, true, recorded, true)?;
     let errors = report.problems.iter().any(|p| p.kind.is_error());
     report.exit = if errors {
         4

@@ -11,10 +11,11 @@ use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
 use haven_schema::db::{Backend, DatabaseUrl};
-use haven_schema::migrate::Context;
+use haven_schema::migrate::{self, Context};
 use haven_schema::migrations::locate::{self, LocateOptions};
 use haven_schema::migrations::{MigrationSet, Origin, Preload};
 use haven_schema::pool::PoolOptions;
+use haven_schema::state::DbState;
 use haven_schema::{Error, ErrorClass};
 
 use args::{Cli, Command, Format, GlobalArgs};
@@ -94,9 +95,9 @@ fn run(cli: &Cli, out: Output) -> Result<Report, (Error, Scrubber)> {
     let scrub_url = url.clone();
     let scrub =
         move |e: Error| -> (Error, Scrubber) { (e, Box::new(move |s: &str| scrub_url.scrub(s))) };
-    let ctx = context(&cli.global, url, preload_for(&cli.command), out).map_err(scrub.clone())?;
+    let (ctx, recorded) = context(&cli.global, url, &cli.command, out).map_err(scrub.clone())?;
     let mut out = out;
-    commands::run(&cli.command, &ctx, &mut out).map_err(scrub)
+    commands::run(&cli.command, &ctx, recorded, &mut out).map_err(scrub)
 }
 
 fn url_from(global: &GlobalArgs, out: Output, announce: bool) -> haven_schema::Result<DatabaseUrl> {
@@ -137,22 +138,49 @@ fn preload_for(command: &Command) -> Preload {
     }
 }
 
+/// The context of a command, and for the status commands the database's recorded state,
+/// read at the same time as the migration directory: they then wait for the slower of the
+/// two rather than for both.
 fn context(
     global: &GlobalArgs,
     url: DatabaseUrl,
-    preload: Preload,
+    command: &Command,
     out: Output,
-) -> haven_schema::Result<Context> {
+) -> haven_schema::Result<(Context, Option<DbState>)> {
     let origin = origin_for(global, url.backend())?;
     out.debug(&format!("database: {url} ({})", url.backend()));
     out.debug(&format!("migrations: {origin}"));
-    let set = MigrationSet::read_with(origin, preload)?;
-    Ok(Context {
+    let preload = preload_for(command);
+    let pool = PoolOptions::default();
+    let (set, recorded) = match read_only_checksums(command) {
+        None => (MigrationSet::read_with(origin, preload)?, None),
+        Some(checksums) => std::thread::scope(|scope| {
+            let set = scope.spawn(|| MigrationSet::read_with(origin, preload));
+            let recorded = migrate::read_recorded(&url, &pool, checksums);
+            let set = set
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+            // A broken migration directory is reported before a database error, as when
+            // the two are read one after the other.
+            Ok::<_, Error>((set?, Some(recorded?)))
+        })?,
+    };
+    let ctx = Context {
         url,
         set,
         lock_timeout: Duration::from_secs(global.lock_timeout),
-        pool: PoolOptions::default(),
-    })
+        pool,
+    };
+    Ok((ctx, recorded))
+}
+
+/// For the read-only status commands, whether they compare checksums; `None` for the others.
+fn read_only_checksums(command: &Command) -> Option<bool> {
+    match command {
+        Command::Current => Some(false),
+        Command::History(_) | Command::Check => Some(true),
+        _ => None,
+    }
 }
 
 fn exit_code(err: &Error) -> u8 {

@@ -49,6 +49,10 @@ pub struct Report {
     pub current: Option<String>,
     pub head: Option<String>,
     pub at_head: Option<bool>,
+    /// The name of `current`, when a migration has that version.
+    pub current_name: Option<String>,
+    /// The name of `head`.
+    pub head_name: Option<String>,
     pub pending: Option<usize>,
     pub migrations: Vec<MigrationRow>,
     pub problems: Vec<Problem>,
@@ -82,61 +86,18 @@ impl Report {
         }
     }
 
-    /// Fills `current`, `head`, `at_head`, `migrations` and `problems` from a state.
+    /// Fills `current`, `head`, `at_head`, `migrations` and `problems` from a state. With
+    /// `rows: false` the per-migration rows are left out (text `current` shows none).
     pub fn with_status(
         mut self,
         set: &MigrationSet,
         state: &DbState,
         problems: Vec<Problem>,
+        rows: bool,
     ) -> Self {
-        let edited = |v: &str| {
-            problems
-                .iter()
-                .any(|p| p.kind == ProblemKind::Edited && p.version == v)
-        };
-        let mut rows: Vec<MigrationRow> = set
-            .migrations()
-            .iter()
-            .map(|m| {
-                let rec = state.get(m.version());
-                let applied = rec.is_some_and(|r| r.applied);
-                let checksum_ok = match rec {
-                    Some(r) if applied && r.checksum.is_some() => Some(!edited(m.version())),
-                    _ => None,
-                };
-                MigrationRow {
-                    version: m.version().to_owned(),
-                    name: m.name().to_owned(),
-                    applied,
-                    run_on: rec
-                        .and_then(|r| r.run_on)
-                        .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
-                    checksum_ok,
-                    dirty: rec.is_some_and(|r| r.dirty),
-                    known: true,
-                    transactional: m.files_checked().then(|| m.run_in_transaction()),
-                    has_down: m.files_checked().then(|| m.has_down()),
-                    path: m.path().map(|p| p.display().to_string()),
-                }
-            })
-            .collect();
-        for rec in state.records().filter(|r| set.get(&r.version).is_none()) {
-            rows.push(MigrationRow {
-                version: rec.version.clone(),
-                name: String::new(),
-                applied: rec.applied,
-                run_on: rec
-                    .run_on
-                    .map(|t| t.format("%Y-%m-%d %H:%M:%S").to_string()),
-                checksum_ok: None,
-                dirty: rec.dirty,
-                known: false,
-                transactional: None,
-                has_down: None,
-                path: None,
-            });
+        if rows {
+            self.migrations = status_rows(set, state, &problems);
         }
-        rows.sort_by(|a, b| a.version.cmp(&b.version));
         let pending = set
             .migrations()
             .iter()
@@ -144,10 +105,16 @@ impl Report {
             .count();
         self.current = state.newest_applied().map(|r| r.version.clone());
         self.head = set.head().map(|m| m.version().to_owned());
+        let name = |v: &Option<String>| {
+            v.as_deref()
+                .and_then(|v| set.get(v))
+                .map(|m| m.name().to_owned())
+        };
+        self.current_name = name(&self.current);
+        self.head_name = name(&self.head);
         // Not at head when the newest applied version is one that no migration has.
         self.at_head = Some(pending == 0 && self.current == self.head);
         self.pending = Some(pending);
-        self.migrations = rows;
         self.problems = problems;
         self.source = Some(set.origin().to_string());
         self
@@ -174,10 +141,74 @@ impl Report {
 
     /// The name of a version, for messages.
     pub fn name_of(&self, version: &str) -> String {
-        self.migrations
-            .iter()
-            .find(|r| r.version == version)
-            .map(|r| r.name.clone())
+        let known = [
+            (&self.current, &self.current_name),
+            (&self.head, &self.head_name),
+        ];
+        known
+            .into_iter()
+            .find(|(v, _)| v.as_deref() == Some(version))
+            .and_then(|(_, name)| name.clone())
+            .or_else(|| {
+                let row = self.migrations.iter().find(|r| r.version == version);
+                row.map(|r| r.name.clone())
+            })
             .unwrap_or_default()
     }
+}
+
+/// `2026-11-24 07:53:25`: a timestamp to the second. Display of a value without fraction
+/// is much cheaper than a strftime pattern, which shows with thousands of rows.
+fn seconds(t: chrono::NaiveDateTime) -> String {
+    use chrono::Timelike;
+    t.with_nanosecond(0).unwrap_or(t).to_string()
+}
+
+/// One row per migration, and one per recorded version that no migration has.
+fn status_rows(set: &MigrationSet, state: &DbState, problems: &[Problem]) -> Vec<MigrationRow> {
+    let edited = |v: &str| {
+        problems
+            .iter()
+            .any(|p| p.kind == ProblemKind::Edited && p.version == v)
+    };
+    let mut rows: Vec<MigrationRow> = set
+        .migrations()
+        .iter()
+        .map(|m| {
+            let rec = state.get(m.version());
+            let applied = rec.is_some_and(|r| r.applied);
+            let checksum_ok = match rec {
+                Some(r) if applied && r.checksum.is_some() => Some(!edited(m.version())),
+                _ => None,
+            };
+            MigrationRow {
+                version: m.version().to_owned(),
+                name: m.name().to_owned(),
+                applied,
+                run_on: rec.and_then(|r| r.run_on).map(seconds),
+                checksum_ok,
+                dirty: rec.is_some_and(|r| r.dirty),
+                known: true,
+                transactional: m.files_checked().then(|| m.run_in_transaction()),
+                has_down: m.files_checked().then(|| m.has_down()),
+                path: m.path().map(|p| p.display().to_string()),
+            }
+        })
+        .collect();
+    for rec in state.records().filter(|r| set.get(&r.version).is_none()) {
+        rows.push(MigrationRow {
+            version: rec.version.clone(),
+            name: String::new(),
+            applied: rec.applied,
+            run_on: rec.run_on.map(seconds),
+            checksum_ok: None,
+            dirty: rec.dirty,
+            known: false,
+            transactional: None,
+            has_down: None,
+            path: None,
+        });
+    }
+    rows.sort_by(|a, b| a.version.cmp(&b.version));
+    rows
 }
