@@ -217,8 +217,18 @@ fn prepare(
     write: &Write<'_>,
     state: &DbState,
 ) -> Result<(Plan, Vec<Problem>, ExecOptions)> {
+    let problems = integrity::find_problems(&ctx.set, state, CheckOptions { checksums: true })?;
+    plan_checked(ctx, write, state, problems)
+}
+
+/// The plan of a write command, refused when `problems` holds an error that blocks it.
+fn plan_checked(
+    ctx: &Context,
+    write: &Write<'_>,
+    state: &DbState,
+    problems: Vec<Problem>,
+) -> Result<(Plan, Vec<Problem>, ExecOptions)> {
     let set = &ctx.set;
-    let problems = integrity::find_problems(set, state, CheckOptions { checksums: true })?;
     let (plan, blocking, exec) = match write {
         Write::Upgrade(target, opts) => {
             let rules = UpgradeRules {
@@ -317,6 +327,19 @@ fn check_single_transaction(ctx: &Context, plan: &Plan, opts: &UpgradeOptions) -
     }
 }
 
+/// The plan `upgrade` would execute now (`--dry-run`), read without writing and refused
+/// as the real command would be; with the status it was computed from.
+pub fn upgrade_plan(
+    ctx: &Context,
+    target: &Target,
+    opts: &UpgradeOptions,
+) -> Result<(Plan, Status)> {
+    let status = status(ctx, CheckOptions { checksums: true })?;
+    let write = Write::Upgrade(target, opts);
+    let (plan, _, _) = plan_checked(ctx, &write, &status.state, status.problems.clone())?;
+    Ok((plan, status))
+}
+
 /// Where an offline or online `--sql` script starts from.
 #[derive(Debug, Clone)]
 pub enum SqlRange {
@@ -339,13 +362,16 @@ pub fn sql_script(
     rules: StampRules,
 ) -> Result<String> {
     let set = &ctx.set;
-    let (state, target) = match range {
+    let (state, target, problems) = match range {
         SqlRange::FromDatabase(target) => {
-            (status(ctx, CheckOptions::default())?.state, target.clone())
+            // The same checks as the real command: an edited migration refuses both.
+            let Status { state, problems } = status(ctx, CheckOptions { checksums: true })?;
+            (state, target.clone(), problems)
         }
         SqlRange::Offline { from, to } => {
+            // A state assumed from FROM has nothing recorded to check.
             let state = plan::assumed_state(set, plan::range_point(set, from)?);
-            (state, to.parse::<Target>()?)
+            (state, to.parse::<Target>()?, Vec::new())
         }
     };
     let write = match command {
@@ -353,7 +379,7 @@ pub fn sql_script(
         script::Command::Downgrade => Write::Downgrade(&target),
         script::Command::Stamp => Write::Stamp(&target, rules),
     };
-    let (plan, _, _) = prepare(ctx, &write, &state)?;
+    let (plan, _, _) = plan_checked(ctx, &write, &state, problems)?;
     script::render(set, &plan, ctx.url.backend(), command)
 }
 

@@ -82,6 +82,15 @@ fn a_tampered_up_sql_blocks_upgrade_until_rehashed() {
         .expect_output(&["20260101000002", "edited"]);
     assert!(!pg_table_exists(&db, "new_table"), "nothing was applied");
     assert_eq!(pg_recorded(&db).0, haven_and(&[]));
+    // The dry runs refuse as the real command does.
+    for dry in [
+        &["upgrade", "head", "--sql"][..],
+        &["upgrade", "--dry-run"][..],
+    ] {
+        run(migrations.cmd(&db.url).args(dry))
+            .expect_code(4)
+            .expect_output(&["20260101000002", "edited"]);
+    }
     let json = run(migrations.cmd(&db.url).args(["--format", "json", "check"])).expect_code(4);
     let report: serde_json::Value = serde_json::from_str(&json.stdout).expect("one JSON object");
     let row = report["migrations"]

@@ -146,9 +146,11 @@ fn upgrade(ctx: &Context, args: &UpgradeArgs, out: &mut Output) -> Result<Report
 }
 
 fn dry_run(ctx: &Context, target: &Target, allow_out_of_order: bool) -> Result<Report> {
-    let Status { state, problems } = migrate::status(ctx, CheckOptions { checksums: true })?;
-    let rules = plan::UpgradeRules { allow_out_of_order };
-    let plan = plan::upgrade(&ctx.set, &state, target, rules)?;
+    let options = UpgradeOptions {
+        allow_out_of_order,
+        ..UpgradeOptions::default()
+    };
+    let (plan, Status { state, problems }) = migrate::upgrade_plan(ctx, target, &options)?;
     Ok(Report::new("upgrade")
         .with_status(&ctx.set, &state, problems, true)
         .with_plan(&ctx.set, &plan))
