@@ -12,6 +12,9 @@
 
 pub mod cluster;
 pub mod conn;
+// Shared with the benchmark (examples/bench), hence outside tests/.
+#[path = "../../support/pg_cluster.rs"]
+pub mod pg_cluster;
 pub mod server;
 pub mod tools;
 
