@@ -14,49 +14,55 @@ pub mod split;
 use std::borrow::Cow;
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 
 use crate::db::Backend;
 use crate::error::{Error, Result};
 
 pub use embedded::EmbeddedEntry;
 
-/// Where a migration's SQL text lives.
+/// Where a migration's SQL text lives. A file's path is not stored: it is derived from
+/// the migration's directory when needed, which saves thousands of allocations for status
+/// commands on large sets.
 #[derive(Debug)]
 enum SqlText {
     Embedded(&'static str),
-    File {
-        path: PathBuf,
-        text: OnceLock<String>,
-    },
+    /// A file of the migration's directory, read when first asked for.
+    File(OnceLock<String>),
+    /// No such text (an embedded migration without `down.sql`).
+    Missing,
 }
 
 impl SqlText {
-    fn file(path: PathBuf) -> Self {
-        SqlText::File {
-            path,
-            text: OnceLock::new(),
-        }
+    fn file() -> Self {
+        SqlText::File(OnceLock::new())
     }
 
     /// Whether the text exists. A file is looked for only when asked: most commands never
     /// need `down.sql`, and with thousands of migrations the `stat`s add up.
-    fn exists(&self) -> bool {
+    fn exists(&self, path: impl FnOnce() -> PathBuf) -> bool {
         match self {
             SqlText::Embedded(_) => true,
-            SqlText::File { path, text } => text.get().is_some() || path.is_file(),
+            SqlText::Missing => false,
+            SqlText::File(text) => text.get().is_some() || path().is_file(),
         }
     }
 
-    fn read(&self) -> Result<&str> {
+    fn read(&self, path: impl FnOnce() -> PathBuf) -> Result<&str> {
         match self {
             SqlText::Embedded(text) => Ok(text),
-            SqlText::File { path, text } => {
+            SqlText::File(text) => {
                 if let Some(t) = text.get() {
                     return Ok(t);
                 }
-                let read = read_small_file(path).map_err(|e| Error::io("cannot read", path, e))?;
+                let path = path();
+                let read =
+                    read_small_file(&path).map_err(|e| Error::io("cannot read", &path, e))?;
                 Ok(text.get_or_init(|| read))
+            }
+            SqlText::Missing => {
+                let missing = std::io::ErrorKind::NotFound.into();
+                Err(Error::io("cannot read", path(), missing))
             }
         }
     }
@@ -67,11 +73,13 @@ impl SqlText {
 pub struct Migration {
     version: String,
     dir_name: String,
+    /// The directory that holds the migration's directory, shared by the whole set;
+    /// `None` for embedded migrations.
+    root: Option<Arc<Path>>,
     up: SqlText,
-    down: Option<SqlText>,
+    down: SqlText,
     run_in_transaction: bool,
     metadata_without_transaction_flag: bool,
-    path: Option<PathBuf>,
     checksum: OnceLock<String>,
     /// False when read with [`Preload::Names`]: the files were not looked at, so
     /// `has_down`, `run_in_transaction` and the metadata warning are assumptions.
@@ -101,13 +109,14 @@ impl Migration {
 
     /// The `up.sql` text.
     pub fn up_sql(&self) -> Result<&str> {
-        self.up.read()
+        self.up.read(|| self.location().join("up.sql"))
     }
 
     /// The `down.sql` text; an error naming the file when there is none.
     pub fn down_sql(&self) -> Result<&str> {
+        let file = || self.location().join("down.sql");
         match &self.down {
-            Some(text) if text.exists() => text.read(),
+            text if text.exists(file) => text.read(file),
             _ => Err(Error::MalformedMigrations {
                 path: self.location().join("down.sql"),
                 problem: format!(
@@ -121,7 +130,7 @@ impl Migration {
 
     /// Whether a `down.sql` exists.
     pub fn has_down(&self) -> bool {
-        self.down.as_ref().is_some_and(SqlText::exists)
+        self.down.exists(|| self.location().join("down.sql"))
     }
 
     /// Whether it runs inside a transaction (diesel's `run_in_transaction`).
@@ -136,13 +145,12 @@ impl Migration {
     }
 
     /// The directory on disk, or `None` for embedded migrations.
-    pub fn path(&self) -> Option<&Path> {
-        self.path.as_deref()
+    pub fn path(&self) -> Option<PathBuf> {
+        self.root.as_ref().map(|root| root.join(&self.dir_name))
     }
 
     fn location(&self) -> PathBuf {
-        self.path
-            .clone()
+        self.path()
             .unwrap_or_else(|| PathBuf::from(format!("<embedded>/{}", self.dir_name)))
     }
 
@@ -252,14 +260,16 @@ impl MigrationSet {
         if let Origin::Embedded(backend) = origin {
             return Self::embedded(backend);
         }
-        let dir = origin.dir().map(Path::to_path_buf).unwrap_or_default();
+        let root: Arc<Path> = Arc::from(origin.dir().unwrap_or(Path::new("")));
+        let names = read_dir_entries(&root)?;
         if preload == Preload::Names {
-            let entries = read_dir_entries(&dir)?;
-            let migrations = entries.iter().map(|p| migration_from_name(p));
+            let migrations = names
+                .into_iter()
+                .map(|name| migration_from_name(&root, name));
             return Self::new(origin, migrations.collect::<Result<Vec<_>>>()?);
         }
-        let read = |p: &PathBuf| migration_from_dir(p, preload);
-        let migrations = par_map(&read_dir_entries(&dir)?, read)?;
+        let read = |name: &String| migration_from_dir(&root, name, preload);
+        let migrations = par_map(&names, read)?;
         Self::new(origin, migrations)
     }
 
@@ -320,8 +330,9 @@ impl MigrationSet {
     }
 }
 
-/// The migration subdirectories of `dir`, skipping files and hidden entries as diesel does.
-fn read_dir_entries(dir: &Path) -> Result<Vec<PathBuf>> {
+/// The names of the migration subdirectories of `dir`, skipping files and hidden entries
+/// as diesel does.
+fn read_dir_entries(dir: &Path) -> Result<Vec<String>> {
     let entries = fs::read_dir(dir).map_err(|e| Error::MalformedMigrations {
         path: dir.to_path_buf(),
         problem: format!(
@@ -332,11 +343,11 @@ fn read_dir_entries(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut dirs = Vec::new();
     for entry in entries {
         let entry = entry.map_err(|e| Error::io("cannot list", dir, e))?;
-        let hidden = entry.file_name().to_string_lossy().starts_with('.');
+        let name = entry.file_name().to_string_lossy().into_owned();
         let is_dir =
             entry.file_type().map(|t| t.is_dir()).unwrap_or(false) || entry.path().is_dir();
-        if is_dir && !hidden {
-            dirs.push(entry.path());
+        if is_dir && !name.starts_with('.') {
+            dirs.push(name);
         }
     }
     Ok(dirs)
@@ -388,16 +399,13 @@ pub fn version_of(dir_name: &str) -> std::result::Result<String, String> {
     Ok(version)
 }
 
-fn migration_from_dir(path: &Path, preload: Preload) -> Result<Migration> {
-    let dir_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+fn migration_from_dir(root: &Arc<Path>, dir_name: &str, preload: Preload) -> Result<Migration> {
+    let path = root.join(dir_name);
     let malformed = |problem: String| Error::MalformedMigrations {
-        path: path.to_path_buf(),
+        path: path.clone(),
         problem,
     };
-    let version = version_of(&dir_name).map_err(malformed)?;
+    let version = version_of(dir_name).map_err(malformed)?;
     let up_path = path.join("up.sql");
     let Some(up) = up_sql_file(&up_path, preload)? else {
         return Err(malformed(format!(
@@ -406,10 +414,9 @@ fn migration_from_dir(path: &Path, preload: Preload) -> Result<Migration> {
         )));
     };
     let checksum = match &up {
-        SqlText::File { text, .. } => text.get().map(|t| checksum::of_sql(t)),
-        SqlText::Embedded(_) => None,
+        SqlText::File(text) => text.get().map(|t| checksum::of_sql(t)),
+        _ => None,
     };
-    let down = path.join("down.sql");
     let metadata_path = path.join("metadata.toml");
     let metadata = match read_small_file(&metadata_path) {
         Ok(text) => Some(Cow::Owned(text)),
@@ -419,35 +426,31 @@ fn migration_from_dir(path: &Path, preload: Preload) -> Result<Migration> {
     let tx = parse_metadata(metadata.as_deref(), &metadata_path)?;
     Ok(Migration {
         version,
-        dir_name,
+        dir_name: dir_name.to_owned(),
+        root: Some(Arc::clone(root)),
         up,
-        down: Some(SqlText::file(down)),
+        down: SqlText::file(),
         run_in_transaction: tx.run_in_transaction,
         metadata_without_transaction_flag: tx.flag_missing,
-        path: Some(path.to_path_buf()),
         checksum: checksum.map_or_else(OnceLock::new, OnceLock::from),
         files_checked: true,
     })
 }
 
 /// A migration known by its directory name alone ([`Preload::Names`]).
-fn migration_from_name(path: &Path) -> Result<Migration> {
-    let dir_name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
+fn migration_from_name(root: &Arc<Path>, dir_name: String) -> Result<Migration> {
     let version = version_of(&dir_name).map_err(|problem| Error::MalformedMigrations {
-        path: path.to_path_buf(),
+        path: root.join(&dir_name),
         problem,
     })?;
     Ok(Migration {
         version,
         dir_name,
-        up: SqlText::file(path.join("up.sql")),
-        down: Some(SqlText::file(path.join("down.sql"))),
+        root: Some(Arc::clone(root)),
+        up: SqlText::file(),
+        down: SqlText::file(),
         run_in_transaction: true,
         metadata_without_transaction_flag: false,
-        path: Some(path.to_path_buf()),
         checksum: OnceLock::new(),
         files_checked: false,
     })
@@ -463,20 +466,19 @@ fn read_small_file(path: &Path) -> std::io::Result<String> {
     fs::File::open(path)?
         .take(u64::MAX)
         .read_to_string(&mut text)?;
+    // Thousands are kept: give back the unused part of the buffer (in place, no copy).
+    text.shrink_to_fit();
     Ok(text)
 }
 
 /// The `up.sql` at `path`, read now or later as `preload` says; `None` when there is none.
 fn up_sql_file(path: &Path, preload: Preload) -> Result<Option<SqlText>> {
     if preload == Preload::Lazy {
-        return Ok(path.is_file().then(|| SqlText::file(path.to_path_buf())));
+        return Ok(path.is_file().then(SqlText::file));
     }
     // Reading is the existence check: no separate stat.
     match read_small_file(path) {
-        Ok(text) => Ok(Some(SqlText::File {
-            path: path.to_path_buf(),
-            text: OnceLock::from(text),
-        })),
+        Ok(text) => Ok(Some(SqlText::File(OnceLock::from(text)))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound || path.is_dir() => Ok(None),
         Err(e) => Err(Error::io("cannot read", path, e)),
     }
@@ -501,10 +503,10 @@ fn migration_from_embedded(entry: &EmbeddedEntry, backend: Backend) -> Result<Mi
         version,
         dir_name: entry.dir_name.to_owned(),
         up: SqlText::Embedded(up),
-        down: entry.down.map(SqlText::Embedded),
+        down: entry.down.map_or(SqlText::Missing, SqlText::Embedded),
         run_in_transaction: tx.run_in_transaction,
         metadata_without_transaction_flag: tx.flag_missing,
-        path: None,
+        root: None,
         checksum: OnceLock::new(),
         files_checked: true,
     })
