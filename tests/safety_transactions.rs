@@ -284,10 +284,14 @@ fn a_sqlite_migration_whose_own_transaction_fails_is_rolled_back_and_dirty() {
     run(migrations.cmd(&db.url).arg("check")).expect_code(3);
 }
 
-#[test]
-fn a_search_path_set_by_one_migration_does_not_leak_into_the_next() {
-    let db = common::pg_database();
-    let migrations = Migrations::haven(Dialect::Postgres);
+/// Where the tables of [`add_schema_switch`] and the bookkeeping tables landed.
+const PLACED: &str = "SELECT n.nspname || '.' || c.relname FROM pg_class c \
+                      JOIN pg_namespace n ON n.oid = c.relnamespace \
+                      WHERE c.relname IN ('in_other', 'in_public', \
+                      '__diesel_schema_migrations', '__haven_migrations') ORDER BY 1";
+
+/// V5 switches `search_path` to a new schema; V6 must still create its table in public.
+fn add_schema_switch(migrations: &Migrations) {
     migrations.add(
         "2026-01-01-000005_other_schema",
         "CREATE SCHEMA other_schema;\nSET search_path = other_schema;\nCREATE TABLE in_other (id int);\n",
@@ -298,15 +302,18 @@ fn a_search_path_set_by_one_migration_does_not_leak_into_the_next() {
         "CREATE TABLE in_public (id int);\n",
         "DROP TABLE in_public;\n",
     );
+}
+
+#[test]
+fn a_search_path_set_by_one_migration_does_not_leak_into_the_next() {
+    let db = common::pg_database();
+    let migrations = Migrations::haven(Dialect::Postgres);
+    add_schema_switch(&migrations);
     run(migrations.cmd(&db.url).args(["upgrade", "head"]))
         .expect_code(0)
         .expect_output(&[V5, V6]);
-    let placed = "SELECT n.nspname || '.' || c.relname FROM pg_class c \
-                  JOIN pg_namespace n ON n.oid = c.relnamespace \
-                  WHERE c.relname IN ('in_other', 'in_public', '__diesel_schema_migrations', \
-                  '__haven_migrations') ORDER BY 1";
     assert_eq!(
-        pg_rows(&db, placed),
+        pg_rows(&db, PLACED),
         [
             "other_schema.in_other",
             "public.__diesel_schema_migrations",
@@ -325,16 +332,7 @@ fn a_search_path_set_by_one_migration_does_not_leak_into_the_next() {
 fn a_sql_script_resets_the_session_between_migrations_as_the_real_run_does() {
     let (real, scripted) = (common::pg_database(), common::pg_database());
     let migrations = Migrations::haven(Dialect::Postgres);
-    migrations.add(
-        "2026-01-01-000005_other_schema",
-        "CREATE SCHEMA other_schema;\nSET search_path = other_schema;\nCREATE TABLE in_other (id int);\n",
-        "DROP SCHEMA other_schema CASCADE;\n",
-    );
-    migrations.add(
-        "2026-01-01-000006_in_public",
-        "CREATE TABLE in_public (id int);\n",
-        "DROP TABLE in_public;\n",
-    );
+    add_schema_switch(&migrations);
     run(migrations.cmd(&real.url).args(["upgrade", "head"])).expect_code(0);
     let script = run(migrations
         .cmd(&scripted.url)
@@ -349,11 +347,7 @@ fn a_sql_script_resets_the_session_between_migrations_as_the_real_run_does() {
         .status()
         .expect("run psql");
     assert!(status.success(), "psql -f of the --sql script failed");
-    let placed = "SELECT n.nspname || '.' || c.relname FROM pg_class c \
-                  JOIN pg_namespace n ON n.oid = c.relnamespace \
-                  WHERE c.relname IN ('in_other', 'in_public', '__diesel_schema_migrations', \
-                  '__haven_migrations') ORDER BY 1";
-    assert_eq!(pg_rows(&scripted, placed), pg_rows(&real, placed));
+    assert_eq!(pg_rows(&scripted, PLACED), pg_rows(&real, PLACED));
     assert_eq!(pg_recorded(&scripted), pg_recorded(&real));
     assert_eq!(scripted.pg_dump_schema(), real.pg_dump_schema());
 }
