@@ -615,6 +615,25 @@ fn pg_every_model_round_trips() {
     round_trip_audit(conn, alice);
 }
 
+/// Inserts `$new` into `$table`, loads the row back by its id, asserts that both are
+/// equal (every column, enums and exact amounts included), and returns the row.
+macro_rules! round_trip {
+    ($conn:expr, $table:path, $model:ty, $new:expr, $what:literal) => {{
+        let inserted: $model = diesel::insert_into($table)
+            .values($new)
+            .returning(<$model>::as_returning())
+            .get_result($conn)
+            .expect($what);
+        let loaded: $model = $table
+            .find(inserted.id)
+            .select(<$model>::as_select())
+            .first($conn)
+            .expect("load it back");
+        assert_eq!(loaded, inserted);
+        loaded
+    }};
+}
+
 /// Inserts Alice (every field set) and Bob (defaults); returns their ids.
 fn round_trip_users(conn: &mut PgConnection) -> (i64, i64) {
     use haven_schema::models::*;
@@ -627,17 +646,8 @@ fn round_trip_users(conn: &mut PgConnection) -> (i64, i64) {
         kyc_status: Some(KycStatus::Verified),
         status: Some(UserStatus::Suspended),
     };
-    let alice: User = diesel::insert_into(users::table)
-        .values(&new_user)
-        .returning(User::as_returning())
-        .get_result(conn)
-        .expect("insert a user");
-    let loaded: User = users::table
-        .find(alice.id)
-        .select(User::as_select())
-        .first(conn)
-        .expect("load");
-    assert_eq!(loaded, alice);
+    let alice: User = round_trip!(conn, users::table, User, &new_user, "insert a user");
+    let loaded = &alice;
     assert_eq!(
         (
             loaded.wallet_address.as_str(),
@@ -668,8 +678,11 @@ fn round_trip_transactions(conn: &mut PgConnection, alice: i64, bob: i64) -> (i6
     use haven_schema::schema::transactions;
 
     let exact = dec("12345.678901234567890123");
-    let tx: Transaction = diesel::insert_into(transactions::table)
-        .values(NewTransaction {
+    let tx: Transaction = round_trip!(
+        conn,
+        transactions::table,
+        Transaction,
+        NewTransaction {
             kind: TransactionKind::Transfer,
             status: Some(TransactionStatus::Confirmed),
             amount: exact.clone(),
@@ -679,16 +692,10 @@ fn round_trip_transactions(conn: &mut PgConnection, alice: i64, bob: i64) -> (i6
             block_number: Some(19_000_000),
             memo: Some("rent share"),
             confirmed_at: Some(at(2026, 3, 1, 12)),
-        })
-        .returning(Transaction::as_returning())
-        .get_result(conn)
-        .expect("insert a transaction");
-    let loaded: Transaction = transactions::table
-        .find(tx.id)
-        .select(Transaction::as_select())
-        .first(conn)
-        .expect("load");
-    assert_eq!(loaded, tx);
+        },
+        "insert a transaction"
+    );
+    let loaded = &tx;
     assert_eq!(loaded.amount, exact);
     assert_eq!(
         loaded.amount.to_plain_string(),
@@ -785,21 +792,18 @@ fn round_trip_metric(conn: &mut PgConnection) {
     use haven_schema::models::*;
     use haven_schema::schema::system_metrics;
 
-    let metric: SystemMetric = diesel::insert_into(system_metrics::table)
-        .values(NewSystemMetric {
+    let metric: SystemMetric = round_trip!(
+        conn,
+        system_metrics::table,
+        SystemMetric,
+        NewSystemMetric {
             metric_name: "total_supply",
             value: dec("1000000000.123456789012345678901234567890"),
             recorded_at: Some(at(2026, 3, 2, 0)),
-        })
-        .returning(SystemMetric::as_returning())
-        .get_result(conn)
-        .expect("insert a metric");
-    let loaded: SystemMetric = system_metrics::table
-        .find(metric.id)
-        .select(SystemMetric::as_select())
-        .first(conn)
-        .expect("load");
-    assert_eq!(loaded, metric);
+        },
+        "insert a metric"
+    );
+    let loaded = &metric;
     assert_eq!(
         loaded.value.to_plain_string(),
         "1000000000.123456789012345678901234567890"
@@ -814,8 +818,11 @@ fn round_trip_booking(conn: &mut PgConnection, user_id: i64, tx_id: i64) {
     use haven_schema::models::*;
     use haven_schema::schema::aurora_bookings;
 
-    let booking: AuroraBooking = diesel::insert_into(aurora_bookings::table)
-        .values(NewAuroraBooking {
+    let booking: AuroraBooking = round_trip!(
+        conn,
+        aurora_bookings::table,
+        AuroraBooking,
+        NewAuroraBooking {
             user_id,
             booking_reference: "AUR-000123",
             property_id: "haven-lisbon-01",
@@ -827,16 +834,10 @@ fn round_trip_booking(conn: &mut PgConnection, user_id: i64, tx_id: i64) {
             reward_earned: Some(dec("40.625")),
             reward_transaction_id: Some(tx_id),
             status: Some(AuroraBookingStatus::Completed),
-        })
-        .returning(AuroraBooking::as_returning())
-        .get_result(conn)
-        .expect("insert a booking");
-    let loaded: AuroraBooking = aurora_bookings::table
-        .find(booking.id)
-        .select(AuroraBooking::as_select())
-        .first(conn)
-        .expect("load");
-    assert_eq!(loaded, booking);
+        },
+        "insert a booking"
+    );
+    let loaded = &booking;
     assert_eq!(
         (loaded.check_in, loaded.check_out),
         (date(2026, 4, 10), date(2026, 4, 14))
@@ -853,32 +854,32 @@ fn round_trip_tribe(conn: &mut PgConnection, user_id: i64) {
     use haven_schema::models::*;
     use haven_schema::schema::{tribe_events, tribe_rewards};
 
-    let event: TribeEvent = diesel::insert_into(tribe_events::table)
-        .values(NewTribeEvent {
+    let event: TribeEvent = round_trip!(
+        conn,
+        tribe_events::table,
+        TribeEvent,
+        NewTribeEvent {
             user_id,
             event_id: "tribe-ev-42",
             event_name: "Founders' dinner",
             attended_at: at(2026, 5, 1, 19),
             reward_amount: Some(dec("7.5")),
             reward_transaction_id: None,
-        })
-        .returning(TribeEvent::as_returning())
-        .get_result(conn)
-        .expect("insert an attendance");
-    let loaded: TribeEvent = tribe_events::table
-        .find(event.id)
-        .select(TribeEvent::as_select())
-        .first(conn)
-        .expect("load");
-    assert_eq!(loaded, event);
+        },
+        "insert an attendance"
+    );
+    let loaded = &event;
     assert_eq!(
         (loaded.event_name.as_str(), loaded.attended_at),
         ("Founders' dinner", at(2026, 5, 1, 19))
     );
     assert_eq!(loaded.reward_amount, dec("7.5"));
 
-    let reward: TribeReward = diesel::insert_into(tribe_rewards::table)
-        .values(NewTribeReward {
+    let reward: TribeReward = round_trip!(
+        conn,
+        tribe_rewards::table,
+        TribeReward,
+        NewTribeReward {
             user_id,
             contribution_kind: TribeContributionKind::EventHosting,
             amount: dec("15.000000000000000015"),
@@ -886,16 +887,10 @@ fn round_trip_tribe(conn: &mut PgConnection, user_id: i64) {
             tribe_event_id: Some(event.id),
             reward_transaction_id: None,
             awarded_at: Some(at(2026, 5, 2, 9)),
-        })
-        .returning(TribeReward::as_returning())
-        .get_result(conn)
-        .expect("insert a reward");
-    let loaded: TribeReward = tribe_rewards::table
-        .find(reward.id)
-        .select(TribeReward::as_select())
-        .first(conn)
-        .expect("load");
-    assert_eq!(loaded, reward);
+        },
+        "insert a reward"
+    );
+    let loaded = &reward;
     assert_eq!(
         loaded.contribution_kind,
         TribeContributionKind::EventHosting
@@ -908,8 +903,11 @@ fn round_trip_staking(conn: &mut PgConnection, user_id: i64) {
     use haven_schema::models::*;
     use haven_schema::schema::staking_records;
 
-    let stake: StakingRecord = diesel::insert_into(staking_records::table)
-        .values(NewStakingRecord {
+    let stake: StakingRecord = round_trip!(
+        conn,
+        staking_records::table,
+        StakingRecord,
+        NewStakingRecord {
             user_id,
             amount: dec("1000.000000000000000001"),
             reward_rate: dec("0.0525"),
@@ -918,16 +916,10 @@ fn round_trip_staking(conn: &mut PgConnection, user_id: i64) {
             lock_end: at(2027, 1, 1, 0),
             status: Some(StakingStatus::Withdrawn),
             withdrawn_at: Some(at(2027, 1, 2, 0)),
-        })
-        .returning(StakingRecord::as_returning())
-        .get_result(conn)
-        .expect("insert a stake");
-    let loaded: StakingRecord = staking_records::table
-        .find(stake.id)
-        .select(StakingRecord::as_select())
-        .first(conn)
-        .expect("load");
-    assert_eq!(loaded, stake);
+        },
+        "insert a stake"
+    );
+    let loaded = &stake;
     assert_eq!(loaded.amount.to_plain_string(), "1000.000000000000000001");
     assert_eq!(loaded.reward_rate, dec("0.0525"));
     assert_eq!(
@@ -950,8 +942,11 @@ fn round_trip_audit(conn: &mut PgConnection, user_id: i64) {
         "payout": { "reference": "SEPA-2026-0001", "amount": "249.9950" },
         "notes": ["ünïcödé", null, 1.5]
     }));
-    let entry: AuditLogEntry = diesel::insert_into(audit_log::table)
-        .values(NewAuditLogEntry {
+    let entry: AuditLogEntry = round_trip!(
+        conn,
+        audit_log::table,
+        AuditLogEntry,
+        NewAuditLogEntry {
             actor_user_id: Some(user_id),
             actor: "admin:alice",
             action: "redemption.pay_out",
@@ -960,19 +955,13 @@ fn round_trip_audit(conn: &mut PgConnection, user_id: i64) {
             old_values: Some(old_values.clone()),
             new_values: Some(new_values.clone()),
             ip_address: Some("203.0.113.7"),
-        })
-        .returning(AuditLogEntry::as_returning())
-        .get_result(conn)
-        .expect("insert an audit entry");
-    let loaded: AuditLogEntry = audit_log::table
-        .find(entry.id)
-        .select(AuditLogEntry::as_select())
-        .first(conn)
-        .expect("load");
-    assert_eq!(loaded, entry);
+        },
+        "insert an audit entry"
+    );
+    let loaded = &entry;
     assert_eq!(
-        (loaded.old_values, loaded.new_values),
-        (Some(old_values), Some(new_values))
+        (&loaded.old_values, &loaded.new_values),
+        (&Some(old_values), &Some(new_values))
     );
     assert_eq!(
         (loaded.actor_user_id, loaded.ip_address.as_deref()),
