@@ -35,13 +35,19 @@ fn version_number(tool: &Path) -> u32 {
         .unwrap_or(0)
 }
 
+/// Refuses a backup of anything but PostgreSQL (`pg_dump` is all this module knows).
+pub fn check_backend(url: &DatabaseUrl) -> Result<()> {
+    if url.backend() == Backend::Postgres {
+        return Ok(());
+    }
+    Err(Error::BadInput(
+        "--backup uses pg_dump and is for PostgreSQL; copy the SQLite file instead".into(),
+    ))
+}
+
 /// Dumps the database at `url` to `file` with `pg_dump`; fails if the dump fails.
 pub fn pg_dump(url: &DatabaseUrl, file: &Path) -> Result<()> {
-    if url.backend() != Backend::Postgres {
-        return Err(Error::BadInput(
-            "--backup uses pg_dump and is for PostgreSQL; copy the SQLite file instead".into(),
-        ));
-    }
+    check_backend(url)?;
     let tool = pg_tool("pg_dump").ok_or_else(|| {
         Error::Backup("pg_dump was not found on PATH or under /usr/lib/postgresql; install the PostgreSQL client".into())
     })?;

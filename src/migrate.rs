@@ -298,9 +298,7 @@ fn check_backend_options(ctx: &Context, write: &Write<'_>) -> Result<()> {
         ));
     }
     if opts.backup.is_some() {
-        return Err(Error::BadInput(
-            "--backup uses pg_dump and is for PostgreSQL; copy the SQLite file instead".into(),
-        ));
+        crate::backup::check_backend(&ctx.url)?;
     }
     Ok(())
 }
