@@ -18,18 +18,21 @@ use safety_support::{
 const SQLITE_ENDLESS: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
                               WHERE x < 100000000000) SELECT count(*) FROM c;";
 
+/// Starts eight `upgrade head` at once; each must exit 0 without any of `forbidden`.
+fn upgrade_eight_at_once(migrations: &Migrations, url: &str, forbidden: &[&str]) {
+    let children: Vec<Background> = (0..8)
+        .map(|_| Background::spawn(migrations.cmd(url).args(["upgrade", "head"])))
+        .collect();
+    for child in children {
+        child.wait().expect_code(0).expect_no_output(forbidden);
+    }
+}
+
 #[test]
 fn eight_concurrent_upgrades_on_postgres_apply_each_migration_once() {
     let db = common::pg_database();
     let migrations = Migrations::haven(Dialect::Postgres);
-    let children: Vec<Background> = (0..8)
-        .map(|_| Background::spawn(migrations.cmd(&db.url).args(["upgrade", "head"])))
-        .collect();
-    let runs: Vec<_> = children.into_iter().map(Background::wait).collect();
-    for run in runs {
-        run.expect_code(0)
-            .expect_no_output(&["already exists", "error"]);
-    }
+    upgrade_eight_at_once(&migrations, &db.url, &["already exists", "error"]);
     let (diesel, side) = pg_recorded(&db);
     assert_eq!(diesel, haven_and(&[]), "diesel's table");
     assert_eq!(side, haven_and(&[]), "the side table");
@@ -40,14 +43,7 @@ fn eight_concurrent_upgrades_on_postgres_apply_each_migration_once() {
 fn eight_concurrent_upgrades_on_sqlite_apply_each_migration_once() {
     let db = common::sqlite_database();
     let migrations = Migrations::haven(Dialect::Sqlite);
-    let children: Vec<Background> = (0..8)
-        .map(|_| Background::spawn(migrations.cmd(&db.url).args(["upgrade", "head"])))
-        .collect();
-    let runs: Vec<_> = children.into_iter().map(Background::wait).collect();
-    for run in runs {
-        run.expect_code(0)
-            .expect_no_output(&["already exists", "error", "locked"]);
-    }
+    upgrade_eight_at_once(&migrations, &db.url, &["already exists", "error", "locked"]);
     let (diesel, side) = sqlite_recorded(&db.path);
     assert_eq!(diesel, haven_and(&[]), "diesel's table");
     assert_eq!(side, haven_and(&[]), "the side table");
