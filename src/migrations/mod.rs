@@ -9,15 +9,16 @@ pub mod checksum;
 mod embedded;
 pub mod locate;
 pub mod revision;
+mod root;
 pub mod split;
 
 use std::borrow::Cow;
-use std::fs;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
 use crate::db::Backend;
 use crate::error::{Error, Result};
+use root::Root;
 
 pub use embedded::EmbeddedEntry;
 
@@ -48,22 +49,19 @@ impl SqlText {
         }
     }
 
-    fn read(&self, path: impl FnOnce() -> PathBuf) -> Result<&str> {
+    fn read(&self, read: impl FnOnce() -> Result<String>) -> Result<&str> {
         match self {
             SqlText::Embedded(text) => Ok(text),
             SqlText::File(text) => {
                 if let Some(t) = text.get() {
                     return Ok(t);
                 }
-                let path = path();
-                let read =
-                    read_small_file(&path).map_err(|e| Error::io("cannot read", &path, e))?;
+                let read = read()?;
                 Ok(text.get_or_init(|| read))
             }
-            SqlText::Missing => {
-                let missing = std::io::ErrorKind::NotFound.into();
-                Err(Error::io("cannot read", path(), missing))
-            }
+            // Only embedded migrations lack a text, and they have no files to read: `read`
+            // reports the text missing.
+            SqlText::Missing => read().map(|_| ""),
         }
     }
 }
@@ -75,7 +73,7 @@ pub struct Migration {
     dir_name: String,
     /// The directory that holds the migration's directory, shared by the whole set;
     /// `None` for embedded migrations.
-    root: Option<Arc<Path>>,
+    root: Option<Arc<Root>>,
     up: SqlText,
     down: SqlText,
     run_in_transaction: bool,
@@ -109,14 +107,15 @@ impl Migration {
 
     /// The `up.sql` text.
     pub fn up_sql(&self) -> Result<&str> {
-        self.up.read(|| self.location().join("up.sql"))
+        self.up.read(|| self.read_file("up.sql"))
     }
 
     /// The `down.sql` text; an error naming the file when there is none.
     pub fn down_sql(&self) -> Result<&str> {
-        let file = || self.location().join("down.sql");
         match &self.down {
-            text if text.exists(file) => text.read(file),
+            text if text.exists(|| self.location().join("down.sql")) => {
+                text.read(|| self.read_file("down.sql"))
+            }
             _ => Err(Error::MalformedMigrations {
                 path: self.location().join("down.sql"),
                 problem: format!(
@@ -146,7 +145,18 @@ impl Migration {
 
     /// The directory on disk, or `None` for embedded migrations.
     pub fn path(&self) -> Option<PathBuf> {
-        self.root.as_ref().map(|root| root.join(&self.dir_name))
+        self.root
+            .as_ref()
+            .map(|root| root.path().join(&self.dir_name))
+    }
+
+    /// Reads one of the migration's files; an error names it.
+    fn read_file(&self, file: &str) -> Result<String> {
+        let read = match &self.root {
+            Some(root) => root.read(&self.dir_name, file),
+            None => Err(std::io::ErrorKind::NotFound.into()),
+        };
+        read.map_err(|e| Error::io("cannot read", self.location().join(file), e))
     }
 
     fn location(&self) -> PathBuf {
@@ -260,8 +270,8 @@ impl MigrationSet {
         if let Origin::Embedded(backend) = origin {
             return Self::embedded(backend);
         }
-        let root: Arc<Path> = Arc::from(origin.dir().unwrap_or(Path::new("")));
-        let names = read_dir_entries(&root)?;
+        let root = Arc::new(Root::open(origin.dir().unwrap_or(Path::new("")))?);
+        let names = root.migration_dirs()?;
         if preload == Preload::Names {
             let migrations = names
                 .into_iter()
@@ -330,29 +340,6 @@ impl MigrationSet {
     }
 }
 
-/// The names of the migration subdirectories of `dir`, skipping files and hidden entries
-/// as diesel does.
-fn read_dir_entries(dir: &Path) -> Result<Vec<String>> {
-    let entries = fs::read_dir(dir).map_err(|e| Error::MalformedMigrations {
-        path: dir.to_path_buf(),
-        problem: format!(
-            "cannot read the migration directory ({e}); check --migration-dir, \
-             MIGRATION_DIRECTORY or diesel.toml"
-        ),
-    })?;
-    let mut dirs = Vec::new();
-    for entry in entries {
-        let entry = entry.map_err(|e| Error::io("cannot list", dir, e))?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        let is_dir =
-            entry.file_type().map(|t| t.is_dir()).unwrap_or(false) || entry.path().is_dir();
-        if is_dir && !name.starts_with('.') {
-            dirs.push(name);
-        }
-    }
-    Ok(dirs)
-}
-
 /// Below this many items, [`par_map`] stays on one thread.
 const PARALLEL_MIN: usize = 256;
 
@@ -399,31 +386,32 @@ pub fn version_of(dir_name: &str) -> std::result::Result<String, String> {
     Ok(version)
 }
 
-fn migration_from_dir(root: &Arc<Path>, dir_name: &str, preload: Preload) -> Result<Migration> {
-    let path = root.join(dir_name);
+fn migration_from_dir(root: &Arc<Root>, dir_name: &str, preload: Preload) -> Result<Migration> {
     let malformed = |problem: String| Error::MalformedMigrations {
-        path: path.clone(),
+        path: root.path().join(dir_name),
         problem,
     };
     let version = version_of(dir_name).map_err(malformed)?;
-    let up_path = path.join("up.sql");
-    let Some(up) = up_sql_file(&up_path, preload)? else {
+    let Some(up) = up_sql_file(root, dir_name, preload)? else {
         return Err(malformed(format!(
             "migration {version} has no up.sql; add {}, or remove the directory",
-            up_path.display()
+            root.file_path(dir_name, "up.sql").display()
         )));
     };
     let checksum = match &up {
         SqlText::File(text) => text.get().map(|t| checksum::of_sql(t)),
         _ => None,
     };
-    let metadata_path = path.join("metadata.toml");
-    let metadata = match read_small_file(&metadata_path) {
+    let metadata_path = || root.file_path(dir_name, "metadata.toml");
+    let metadata = match root.read(dir_name, "metadata.toml") {
         Ok(text) => Some(Cow::Owned(text)),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(Error::io("cannot read", metadata_path, e)),
+        Err(e) => return Err(Error::io("cannot read", metadata_path(), e)),
     };
-    let tx = parse_metadata(metadata.as_deref(), &metadata_path)?;
+    let tx = match metadata {
+        Some(text) => parse_metadata(Some(&text), &metadata_path())?,
+        None => parse_metadata(None, Path::new(""))?,
+    };
     Ok(Migration {
         version,
         dir_name: dir_name.to_owned(),
@@ -438,9 +426,9 @@ fn migration_from_dir(root: &Arc<Path>, dir_name: &str, preload: Preload) -> Res
 }
 
 /// A migration known by its directory name alone ([`Preload::Names`]).
-fn migration_from_name(root: &Arc<Path>, dir_name: String) -> Result<Migration> {
+fn migration_from_name(root: &Arc<Root>, dir_name: String) -> Result<Migration> {
     let version = version_of(&dir_name).map_err(|problem| Error::MalformedMigrations {
-        path: root.join(&dir_name),
+        path: root.path().join(&dir_name),
         problem,
     })?;
     Ok(Migration {
@@ -456,31 +444,18 @@ fn migration_from_name(root: &Arc<Path>, dir_name: String) -> Result<Migration> 
     })
 }
 
-/// Reads a migration file. `fs::read_to_string` first asks for the file's size and
-/// position (two more system calls per file, which show with thousands of migrations);
-/// migration files are small, so a 1 KiB buffer, grown when needed, and plain reads to the
-/// end do with open, read, read, close.
-fn read_small_file(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut text = String::with_capacity(1024);
-    fs::File::open(path)?
-        .take(u64::MAX)
-        .read_to_string(&mut text)?;
-    // Thousands are kept: give back the unused part of the buffer (in place, no copy).
-    text.shrink_to_fit();
-    Ok(text)
-}
-
-/// The `up.sql` at `path`, read now or later as `preload` says; `None` when there is none.
-fn up_sql_file(path: &Path, preload: Preload) -> Result<Option<SqlText>> {
+/// The `up.sql` of `dir_name`, read now or later as `preload` says; `None` when there is
+/// none.
+fn up_sql_file(root: &Root, dir_name: &str, preload: Preload) -> Result<Option<SqlText>> {
+    let path = || root.file_path(dir_name, "up.sql");
     if preload == Preload::Lazy {
-        return Ok(path.is_file().then(SqlText::file));
+        return Ok(path().is_file().then(SqlText::file));
     }
     // Reading is the existence check: no separate stat.
-    match read_small_file(path) {
+    match root.read(dir_name, "up.sql") {
         Ok(text) => Ok(Some(SqlText::File(OnceLock::from(text)))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound || path.is_dir() => Ok(None),
-        Err(e) => Err(Error::io("cannot read", path, e)),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound || path().is_dir() => Ok(None),
+        Err(e) => Err(Error::io("cannot read", path(), e)),
     }
 }
 
