@@ -38,9 +38,29 @@ pub const fn reset_session(backend: crate::db::Backend) -> &'static str {
     }
 }
 
-/// Quotes a string literal for SQL (standard `''` doubling, valid on both backends).
-pub fn literal(text: &str) -> String {
-    format!("'{}'", text.replace('\'', "''"))
+/// Quotes a string literal for SQL (standard `''` doubling, valid on both backends). It is
+/// written where it is formatted, without a string of its own: a script of thousands of
+/// migrations formats several per migration.
+pub fn literal(text: &str) -> Literal<'_> {
+    Literal(text)
+}
+
+/// A string quoted as an SQL literal when displayed; see [`literal`].
+#[derive(Debug, Clone, Copy)]
+pub struct Literal<'a>(&'a str);
+
+impl std::fmt::Display for Literal<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        use std::fmt::Write as _;
+        f.write_char('\'')?;
+        for (i, part) in self.0.split('\'').enumerate() {
+            if i > 0 {
+                f.write_str("''")?;
+            }
+            f.write_str(part)?;
+        }
+        f.write_char('\'')
+    }
 }
 
 /// Records `version` in diesel's table (idempotent).
@@ -77,10 +97,10 @@ pub fn upsert_side_row(
     dirty: bool,
     elapsed: Elapsed<'_>,
 ) -> String {
-    let duration = match elapsed {
-        Elapsed::Unknown => "NULL".to_owned(),
-        Elapsed::Millis(ms) => ms.to_string(),
-        Elapsed::Sql(expr) => expr.to_owned(),
+    let duration: &dyn std::fmt::Display = match &elapsed {
+        Elapsed::Unknown => &"NULL",
+        Elapsed::Millis(ms) => ms,
+        Elapsed::Sql(expr) => expr,
     };
     format!(
         "INSERT INTO __haven_migrations (version, name, checksum, dirty, duration_ms, tool_version) \
@@ -185,4 +205,18 @@ pub fn record_sql(migration: &Migration, checksum: &str) -> Vec<String> {
 /// Bookkeeping of `stamp` removing the record of `version`.
 pub fn unrecord_sql(version: &str) -> Vec<String> {
     vec![delete_diesel_row(version), delete_side_row(version)]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::literal;
+
+    #[test]
+    fn literals_double_their_quotes() {
+        assert_eq!(literal("bench").to_string(), "'bench'");
+        assert_eq!(literal("").to_string(), "''");
+        assert_eq!(literal("it's").to_string(), "'it''s'");
+        assert_eq!(literal("'").to_string(), "''''");
+        assert_eq!(literal("a''b'").to_string(), "'a''''b'''");
+    }
 }
