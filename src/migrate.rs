@@ -359,6 +359,30 @@ pub fn sql_script(
     range: &SqlRange,
     rules: StampRules,
 ) -> Result<String> {
+    let plan = script_plan(ctx, command, range, rules)?;
+    script::render(&ctx.set, &plan, ctx.url.backend(), command)
+}
+
+/// Writes the script of `command` for `range` to `out` as it is rendered (see
+/// [`script::write`]); nothing is written when the plan is refused.
+pub fn write_sql_script(
+    ctx: &Context,
+    command: script::Command,
+    range: &SqlRange,
+    rules: StampRules,
+    out: &mut dyn std::io::Write,
+) -> Result<()> {
+    let plan = script_plan(ctx, command, range, rules)?;
+    script::write(&ctx.set, &plan, ctx.url.backend(), command, out)
+}
+
+/// The plan a `--sql` script renders, checked as the real command would check it.
+fn script_plan(
+    ctx: &Context,
+    command: script::Command,
+    range: &SqlRange,
+    rules: StampRules,
+) -> Result<Plan> {
     let set = &ctx.set;
     let (state, target, problems) = match range {
         SqlRange::FromDatabase(target) => {
@@ -378,7 +402,7 @@ pub fn sql_script(
         script::Command::Stamp => Write::Stamp(&target, rules),
     };
     let (plan, _, _) = plan_checked(ctx, &write, &state, problems)?;
-    script::render(set, &plan, ctx.url.backend(), command)
+    Ok(plan)
 }
 
 /// Runs the pending migrations embedded in this build on `url`, with the lock and checksum

@@ -5,10 +5,11 @@
 //! order, with diesel's own row spelled out.
 
 use std::fmt::Write as _;
+use std::io;
 
 use crate::bookkeeping::{self, Elapsed, StepSql};
 use crate::db::Backend;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::migrations::{split, Migration, MigrationSet};
 use crate::plan::{Action, Plan};
 
@@ -23,36 +24,102 @@ pub enum Command {
     Stamp,
 }
 
-/// Renders `plan` as a SQL script for `backend`.
+/// Renders `plan` as one SQL script for `backend` (the JSON output, library callers).
 pub fn render(
     set: &MigrationSet,
     plan: &Plan,
     backend: Backend,
     command: Command,
 ) -> Result<String> {
-    let indexes: Vec<usize> = plan.steps.iter().filter_map(|s| s.index).collect();
-    set.preload_checksums(&indexes)?;
-    let mut out = header(backend, command, plan);
-    // Sized up front: the script of thousands of migrations is megabytes, and growing it
-    // by doubling would copy it again and again.
-    let bodies: usize = indexes
-        .iter()
-        .map(|&i| set.migrations()[i].up_sql().map_or(0, str::len))
-        .sum();
-    out.reserve(bodies + 1024 * indexes.len());
-    out.push_str(&bookkeeping::setup_sql());
-    out.push_str("\n\n");
+    let mut script = String::new();
+    emit(set, plan, backend, command, &mut |chunk| {
+        // Sized once from the first chunk's estimate: growing a script of megabytes by
+        // doubling would copy it again and again.
+        if script.is_empty() {
+            script.reserve(estimated_len(set, plan));
+        }
+        script.push_str(chunk);
+        Ok(())
+    })?;
+    Ok(script)
+}
+
+/// Writes the script of `plan` for `backend` to `out` as it is rendered, a few dozen
+/// kilobytes at a time, so that a script of thousands of migrations is never held whole.
+/// Every file it needs is read before the first byte is written: a missing or unreadable
+/// one leaves `out` untouched.
+pub fn write(
+    set: &MigrationSet,
+    plan: &Plan,
+    backend: Backend,
+    command: Command,
+    out: &mut dyn io::Write,
+) -> Result<()> {
+    emit(set, plan, backend, command, &mut |chunk| {
+        out.write_all(chunk.as_bytes())
+    })
+}
+
+/// How much is written at a time by [`write`].
+const CHUNK: usize = 64 * 1024;
+
+/// Renders the script chunk by chunk into `sink`.
+fn emit(
+    set: &MigrationSet,
+    plan: &Plan,
+    backend: Backend,
+    command: Command,
+    sink: &mut dyn FnMut(&str) -> io::Result<()>,
+) -> Result<()> {
+    read_files(set, plan)?;
+    let mut flush = |chunk: &mut String| {
+        let written =
+            sink(chunk).map_err(|e| Error::io("cannot write the script to", "the output", e));
+        chunk.clear();
+        written
+    };
+    let mut chunk = header(backend, command, plan);
+    chunk.reserve(CHUNK);
+    chunk.push_str(&bookkeeping::setup_sql());
+    chunk.push_str("\n\n");
     if command == Command::Stamp {
-        render_stamp(&mut out, set, plan)?;
+        render_stamp(&mut chunk, set, plan)?;
     } else {
         for step in &plan.steps {
             let Some(m) = step.index.map(|i| &set.migrations()[i]) else {
                 continue;
             };
-            render_migration(&mut out, m, step.action, backend)?;
+            render_migration(&mut chunk, m, step.action, backend)?;
+            if chunk.len() >= CHUNK {
+                flush(&mut chunk)?;
+            }
         }
     }
-    Ok(out)
+    flush(&mut chunk)
+}
+
+/// Reads, up front, every file the script holds: the `up.sql` of each step (for its
+/// checksum), and the `down.sql` of each revert.
+fn read_files(set: &MigrationSet, plan: &Plan) -> Result<()> {
+    let indexes: Vec<usize> = plan.steps.iter().filter_map(|s| s.index).collect();
+    set.preload_checksums(&indexes)?;
+    for step in plan.steps.iter().filter(|s| s.action == Action::Revert) {
+        if let Some(i) = step.index {
+            set.migrations()[i].down_sql()?;
+        }
+    }
+    Ok(())
+}
+
+/// About the length of the script: the bodies, and a kilobyte of bookkeeping per step.
+fn estimated_len(set: &MigrationSet, plan: &Plan) -> usize {
+    let bodies: usize = plan
+        .steps
+        .iter()
+        .filter_map(|s| s.index)
+        .map(|i| set.migrations()[i].up_sql().map_or(0, str::len))
+        .sum();
+    bodies + 1024 * plan.steps.len()
 }
 
 fn header(backend: Backend, command: Command, plan: &Plan) -> String {
@@ -107,7 +174,7 @@ fn render_migration(
     if m.run_in_transaction() {
         out.push_str("BEGIN;\n");
     }
-    out.push_str(&terminated(body));
+    push_terminated(out, body);
     // As in execution: the migration's SETs must not reach the bookkeeping or the next one.
     let reset = bookkeeping::reset_session(backend);
     if !reset.is_empty() {
@@ -156,16 +223,22 @@ fn lines(out: &mut String, statements: &[String]) {
 /// `sql` ending with a newline, and with `;` after its last statement, so that what follows
 /// in the script is never glued to it.
 pub(crate) fn terminated(sql: &str) -> String {
-    let mut text = sql.trim_end().to_owned();
+    let mut text = String::with_capacity(sql.len() + 3);
+    push_terminated(&mut text, sql);
+    text
+}
+
+/// Appends [`terminated`]`(sql)` to `out`, without a copy of its own.
+fn push_terminated(out: &mut String, sql: &str) {
+    out.push_str(sql.trim_end());
     let needs_semicolon = split::split_statements(sql).last().is_some_and(|last| {
         let end = last.as_ptr() as usize - sql.as_ptr() as usize + last.len();
         !sql[end..].trim_start().starts_with(';')
     });
     if needs_semicolon {
-        text.push_str("\n;");
+        out.push_str("\n;");
     }
-    text.push('\n');
-    text
+    out.push('\n');
 }
 
 #[cfg(test)]

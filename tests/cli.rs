@@ -1164,6 +1164,82 @@ fn offline_sql_needs_no_connection() {
     hm(cwd.path(), &["--database-url", NOWHERE, "upgrade", "--sql"]).code(1);
 }
 
+/// `haven-migrate --database-url NOWHERE --migration-dir DIR ARGS`, as a std command whose
+/// stdout the caller chooses.
+fn offline_sql(cwd: &Path, dir: &Path, args: &[&str]) -> StdCommand {
+    let mut cmd = StdCommand::new(assert_cmd::cargo::cargo_bin("haven-migrate"));
+    cmd.current_dir(cwd)
+        .env_remove("DATABASE_URL")
+        .env_remove("MIGRATION_DIRECTORY")
+        .env_remove("DIESEL_CONFIG_FILE")
+        .args(["--database-url", NOWHERE, "--migration-dir"])
+        .arg(dir)
+        .args(args);
+    cmd
+}
+
+/// A script is written as it is rendered: a file it needs that cannot be read stops it
+/// before its first byte, a full disk is an error, and a reader that goes away is not.
+#[test]
+fn sql_scripts_are_written_whole_or_not_at_all() {
+    let cwd = workdir();
+    let dir = cwd.path().join("m");
+    // Enough migrations for a script several times a pipe's buffer (64 KiB).
+    let padding = "-- padding to make the script large\n".repeat(30);
+    for i in 1..=200 {
+        write_migration(
+            &dir,
+            &format!("2026-01-01-{i:06}_table_{i}"),
+            &format!("CREATE TABLE t{i} (x INTEGER);\n{padding}"),
+            Some(&format!("DROP TABLE t{i};\n{padding}")),
+        );
+    }
+    let full_script = run_std(&mut offline_sql(
+        cwd.path(),
+        &dir,
+        &["downgrade", "head:base", "--sql"],
+    ));
+    full_script.ok();
+    assert!(
+        full_script.stdout.len() > 4 * 65536,
+        "{}",
+        full_script.stdout.len()
+    );
+    assert!(full_script.stdout.ends_with("COMMIT;\n\n"));
+
+    // The last one reverted cannot be read: nothing of the script is written.
+    let oldest = dir.join("2026-01-01-000001_table_1/down.sql");
+    fs::write(&oldest, b"DROP TABLE t1; -- \xff not UTF-8\n").expect("write");
+    let unreadable = run_std(&mut offline_sql(
+        cwd.path(),
+        &dir,
+        &["downgrade", "head:base", "--sql"],
+    ));
+    unreadable
+        .code(1)
+        .stderr_has("cannot read")
+        .stderr_has("000001_table_1/down.sql");
+    assert_eq!(unreadable.stdout, "", "no partial script");
+
+    // A full disk is an error that names what could not be written.
+    let mut to_full = offline_sql(cwd.path(), &dir, &["upgrade", "base:head", "--sql"]);
+    to_full.stdout(fs::File::create("/dev/full").expect("/dev/full"));
+    let full = run_std(&mut to_full);
+    full.code(1)
+        .stderr_has("cannot write the script to the output");
+
+    // A reader that closes its end first (`| head`): not an error, nothing on stderr.
+    let mut child = offline_sql(cwd.path(), &dir, &["upgrade", "base:head", "--sql"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("wait");
+    assert_eq!(output.status.code(), Some(0));
+    assert_eq!(String::from_utf8_lossy(&output.stderr), "");
+}
+
 #[test]
 fn upgrade_sql_of_the_haven_migrations_is_pinned() {
     let cwd = workdir();

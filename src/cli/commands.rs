@@ -97,11 +97,20 @@ fn sql_report(
     kind: script::Command,
     target: &str,
     rules: StampRules,
+    out: &Output,
 ) -> Result<Report> {
     let range = match range_of(target) {
         Some(range) => range,
         None => SqlRange::FromDatabase(target.parse()?),
     };
+    if out.format == Format::Text {
+        // Megabytes for thousands of migrations: written as it is rendered, not held whole.
+        out.script(|stdout| migrate::write_sql_script(ctx, kind, &range, rules, stdout))?;
+        return Ok(Report {
+            printed: true,
+            ..Report::new(command)
+        });
+    }
     let sql = migrate::sql_script(ctx, kind, &range, rules)?;
     Ok(Report {
         sql: Some(sql),
@@ -126,6 +135,7 @@ fn upgrade(ctx: &Context, args: &UpgradeArgs, out: &mut Output) -> Result<Report
             script::Command::Upgrade,
             &args.target,
             StampRules::default(),
+            out,
         );
     }
     let target = single_target(&args.target)?;
@@ -164,6 +174,7 @@ fn downgrade(ctx: &Context, args: &DowngradeArgs, out: &mut Output) -> Result<Re
             script::Command::Downgrade,
             &args.target,
             StampRules::default(),
+            out,
         );
     }
     let target = single_target(&args.target)?;
@@ -181,7 +192,14 @@ fn stamp(ctx: &Context, args: &StampArgs, out: &mut Output) -> Result<Report> {
         rehash: args.rehash,
     };
     if args.sql {
-        return sql_report("stamp", ctx, script::Command::Stamp, &args.target, rules);
+        return sql_report(
+            "stamp",
+            ctx,
+            script::Command::Stamp,
+            &args.target,
+            rules,
+            out,
+        );
     }
     let target = single_target(&args.target)?;
     let started = Instant::now();

@@ -2,11 +2,12 @@
 //! and errors on stderr. Passwords never reach here unredacted: every error text passes
 //! through the URL's scrubber first.
 
-use std::io::{IsTerminal, Write};
+use std::io::{ErrorKind, IsTerminal, Write};
 
 use haven_schema::execute::{Observer, StepReport};
 use haven_schema::migrations::Migration;
 use haven_schema::plan::{Action, Step};
+use haven_schema::{Error, Result};
 
 use super::args::Format;
 use super::report::{MigrationRow, Report};
@@ -62,17 +63,29 @@ impl Output {
                 let json = serde_json::to_string_pretty(report).unwrap_or_default();
                 let _ = writeln!(std::io::stdout().lock(), "{json}");
             }
-            // A script is written as it is: it can be megabytes, not worth a copy.
-            Format::Text if report.sql.is_some() => {
-                let sql = report.sql.as_deref().unwrap_or_default();
-                let _ = std::io::stdout().lock().write_all(sql.as_bytes());
-            }
             Format::Text if !self.quiet => {
                 let text = render_text(report, self.verbose);
                 let mut stdout = std::io::stdout().lock();
                 let _ = stdout.write_all(text.as_bytes());
             }
             Format::Text => {}
+        }
+    }
+
+    /// Writes a `--sql` script to stdout as `write` renders it. A reader that goes away
+    /// early (`| head`) is not an error, as for every other output; a full disk is.
+    pub fn script(&self, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+        let mut stdout = std::io::stdout().lock();
+        let written = write(&mut stdout).and_then(|()| {
+            stdout.flush().map_err(|source| Error::Io {
+                action: "cannot write the script to",
+                path: "the output".into(),
+                source,
+            })
+        });
+        match written {
+            Err(Error::Io { source, .. }) if source.kind() == ErrorKind::BrokenPipe => Ok(()),
+            other => other,
         }
     }
 
