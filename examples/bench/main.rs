@@ -46,7 +46,7 @@ fn main() -> ExitCode {
 fn parse_options() -> Result<Options> {
     let mut opts = Options {
         sizes: vec![500, 2000],
-        write_rounds: 9,
+        write_rounds: 15,
         read_rounds: 21,
         only: vec!["upgrade".into(), "status".into(), "rss".into()],
         haven: default_haven()?,
@@ -344,6 +344,7 @@ impl Bench<'_> {
                 ours_ms: ms(a),
                 theirs_ms: ms(b),
                 ratio: s.ratio(a, b),
+                quartiles: s.ratio_quartiles(a, b),
                 target: targets.get(i).copied().flatten(),
             })
             .collect()

@@ -50,22 +50,40 @@ impl Samples {
 
     /// The median over rounds of `time(a) / time(b)`.
     pub fn ratio(&self, a: usize, b: usize) -> f64 {
-        let ratios = self.times[a]
+        median(self.ratios(a, b))
+    }
+
+    /// The first and third quartiles over rounds of `time(a) / time(b)`: how much the
+    /// per-round ratios spread around their median.
+    pub fn ratio_quartiles(&self, a: usize, b: usize) -> (f64, f64) {
+        let mut ratios = self.ratios(a, b);
+        ratios.sort_by(f64::total_cmp);
+        (quantile(&ratios, 0.25), quantile(&ratios, 0.75))
+    }
+
+    fn ratios(&self, a: usize, b: usize) -> Vec<f64> {
+        self.times[a]
             .iter()
             .zip(&self.times[b])
             .map(|(x, y)| x.as_secs_f64() / y.as_secs_f64())
-            .collect();
-        median(ratios)
+            .collect()
     }
 }
 
 fn median(mut values: Vec<f64>) -> f64 {
     values.sort_by(f64::total_cmp);
-    match values.len() {
-        0 => f64::NAN,
-        n if n % 2 == 1 => values[n / 2],
-        n => (values[n / 2 - 1] + values[n / 2]) / 2.0,
-    }
+    quantile(&values, 0.5)
+}
+
+/// The `q` quantile of sorted `values`, interpolated linearly between neighbours.
+fn quantile(sorted: &[f64], q: f64) -> f64 {
+    let Some(last) = sorted.len().checked_sub(1) else {
+        return f64::NAN;
+    };
+    let position = q * last as f64;
+    let (below, above) = (position.floor() as usize, position.ceil() as usize);
+    let weight = position - below as f64;
+    sorted[below] * (1.0 - weight) + sorted[above] * weight
 }
 
 /// Runs `rounds` rounds; in round `r` the contenders run in turn, starting with `r % k`.
@@ -92,6 +110,10 @@ fn run_once(cluster: &Cluster, db: &Database<'_>, contender: &Contender<'_>) -> 
         Database::Fresh => "bench_run",
     };
     cluster.create_db(name)?;
+    // The file system still has the previous run's work to write (thousands of files
+    // created, then dropped): flush it now, or the run that follows pays for it.
+    #[cfg(unix)]
+    rustix::fs::sync();
     let url = cluster.url(name);
     let elapsed = time(&mut (contender.command)(&url))?;
     if let Some(verify) = contender.verify {

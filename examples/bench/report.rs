@@ -16,6 +16,8 @@ pub struct Row {
     pub theirs_ms: f64,
     /// Median of the per-round ratios.
     pub ratio: f64,
+    /// First and third quartiles of the per-round ratios.
+    pub quartiles: (f64, f64),
     /// The bound on the ratio, if it sets one at this size.
     pub target: Option<f64>,
 }
@@ -35,18 +37,22 @@ pub struct Memory {
 /// Renders every table.
 pub fn render(rows: &[Row], memory: &[Memory]) -> String {
     let mut out = String::new();
-    out.push_str("| measure | N | haven-migrate | baseline | median ratio | target | met |\n");
-    out.push_str("|---|---:|---:|---|---:|---|---|\n");
+    out.push_str(
+        "| measure | N | haven-migrate | baseline | median ratio | quartiles | target | met |\n",
+    );
+    out.push_str("|---|---:|---:|---|---:|---|---|---|\n");
     for r in rows {
         let _ = writeln!(
             out,
-            "| `{}` / {} | {} | {:.1} ms | {:.1} ms | {:.3} | {} | {} |",
+            "| `{}` / {} | {} | {:.1} ms | {:.1} ms | {:.3} | {:.3}-{:.3} | {} | {} |",
             r.measure,
             r.baseline,
             r.n,
             r.ours_ms,
             r.theirs_ms,
             r.ratio,
+            r.quartiles.0,
+            r.quartiles.1,
             r.target.map_or("-".into(), |t| format!("<= {t}")),
             verdict(r.target.map(|t| r.ratio <= t)),
         );
@@ -55,7 +61,7 @@ pub fn render(rows: &[Row], memory: &[Memory]) -> String {
         let mib = m.kib as f64 / 1024.0;
         let _ = writeln!(
             out,
-            "| peak RSS of `upgrade head` ({}) | {} | {mib:.1} MiB | - | - | {} | {} |",
+            "| peak RSS of `upgrade head` ({}) | {} | {mib:.1} MiB | - | - | - | {} | {} |",
             m.method,
             m.n,
             m.target_mib.map_or("-".into(), |t| format!("<= {t} MiB")),
