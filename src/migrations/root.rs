@@ -33,13 +33,8 @@ impl Root {
         let fd = {
             use rustix::fs::{Mode, OFlags, CWD};
             let flags = OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC;
-            // An empty path is the working directory, as `fs::read_dir("")` would not have it.
-            let dir = if path.as_os_str().is_empty() {
-                Path::new(".")
-            } else {
-                path
-            };
-            rustix::fs::openat(CWD, dir, flags, Mode::empty()).map_err(|e| unreadable(e.into()))?
+            rustix::fs::openat(CWD, as_dir(path), flags, Mode::empty())
+                .map_err(|e| unreadable(e.into()))?
         };
         #[cfg(not(unix))]
         if !path.is_dir() {
@@ -60,7 +55,7 @@ impl Root {
     /// The names of the migration subdirectories, skipping files and hidden entries as
     /// diesel does.
     pub(super) fn migration_dirs(&self) -> Result<Vec<String>> {
-        let entries = fs::read_dir(self.listing_path())
+        let entries = fs::read_dir(as_dir(&self.path))
             .map_err(|e| Error::io("cannot list", &self.path, e))?;
         let mut dirs = Vec::new();
         for entry in entries {
@@ -73,14 +68,6 @@ impl Root {
             }
         }
         Ok(dirs)
-    }
-
-    fn listing_path(&self) -> &Path {
-        if self.path.as_os_str().is_empty() {
-            Path::new(".")
-        } else {
-            &self.path
-        }
     }
 
     /// The path of `dir/file`, for messages and for callers that want it.
@@ -114,6 +101,16 @@ impl Root {
     #[cfg(not(unix))]
     fn open_file(&self, dir: &str, file: &str) -> io::Result<fs::File> {
         fs::File::open(self.file_path(dir, file))
+    }
+}
+
+/// `path` as a directory to open: an empty path is the working directory (the system
+/// calls would refuse it).
+fn as_dir(path: &Path) -> &Path {
+    if path.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        path
     }
 }
 
