@@ -932,6 +932,37 @@ fn a_migration_without_up_sql_is_exit_2() {
 }
 
 #[test]
+fn a_metadata_toml_that_does_not_parse_is_exit_2_and_named() {
+    let db = common::sqlite_database();
+    let dir = db.dir.path().join("m");
+    write_migration(
+        &dir,
+        "2026-01-01-000001_ok",
+        "CREATE TABLE ok (x INTEGER);",
+        Some("DROP TABLE ok;"),
+    );
+    with_dir(db.dir.path(), &db.url, &dir, &["upgrade"]).ok();
+    let (tables, books) = (user_tables(&db.path), bookkeeping(&db.path));
+    write_migration(
+        &dir,
+        "2026-01-01-000002_odd",
+        "CREATE TABLE odd (x INTEGER);",
+        Some("DROP TABLE odd;"),
+    );
+    fs::write(
+        dir.join("2026-01-01-000002_odd/metadata.toml"),
+        "run_in_transaction = maybe\n",
+    )
+    .expect("write");
+    let run = with_dir(db.dir.path(), &db.url, &dir, &["upgrade"]);
+    run.code(2)
+        .stderr_has("2026-01-01-000002_odd/metadata.toml")
+        .stderr_has("metadata.toml does not parse");
+    assert_eq!(user_tables(&db.path), tables, "nothing was applied");
+    assert_eq!(bookkeeping(&db.path), books);
+}
+
+#[test]
 fn duplicate_versions_are_exit_2() {
     let db = common::sqlite_database();
     let dir = db.dir.path().join("m");

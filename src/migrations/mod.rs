@@ -12,7 +12,6 @@ pub mod revision;
 mod root;
 pub mod split;
 
-use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
@@ -404,14 +403,11 @@ fn migration_from_dir(root: &Arc<Root>, dir_name: &str, preload: Preload) -> Res
     };
     let metadata_path = || root.file_path(dir_name, "metadata.toml");
     let metadata = match root.read(dir_name, "metadata.toml") {
-        Ok(text) => Some(Cow::Owned(text)),
+        Ok(text) => Some(text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
         Err(e) => return Err(Error::io("cannot read", metadata_path(), e)),
     };
-    let tx = match metadata {
-        Some(text) => parse_metadata(Some(&text), &metadata_path())?,
-        None => parse_metadata(None, Path::new(""))?,
-    };
+    let tx = parse_metadata(metadata.as_deref(), metadata_path)?;
     Ok(Migration {
         version,
         dir_name: dir_name.to_owned(),
@@ -473,7 +469,7 @@ fn migration_from_embedded(entry: &EmbeddedEntry, backend: Backend) -> Result<Mi
     let up = entry
         .up
         .ok_or_else(|| malformed(format!("migration {version} has no up.sql")))?;
-    let tx = parse_metadata(entry.metadata, &pseudo_path.join("metadata.toml"))?;
+    let tx = parse_metadata(entry.metadata, || pseudo_path.join("metadata.toml"))?;
     Ok(Migration {
         version,
         dir_name: entry.dir_name.to_owned(),
@@ -497,7 +493,9 @@ struct MetadataToml {
     run_in_transaction: Option<bool>,
 }
 
-fn parse_metadata(text: Option<&str>, path: &Path) -> Result<TransactionMode> {
+/// The transaction mode `metadata.toml` sets; `path` names the file in an error, and is
+/// built only then (thousands of migrations have none).
+fn parse_metadata(text: Option<&str>, path: impl FnOnce() -> PathBuf) -> Result<TransactionMode> {
     let Some(text) = text else {
         return Ok(TransactionMode {
             run_in_transaction: true,
@@ -505,7 +503,7 @@ fn parse_metadata(text: Option<&str>, path: &Path) -> Result<TransactionMode> {
         });
     };
     let parsed: MetadataToml = toml::from_str(text).map_err(|e| Error::MalformedMigrations {
-        path: path.to_path_buf(),
+        path: path(),
         problem: format!("metadata.toml does not parse: {}", e.message()),
     })?;
     // diesel's TomlMetadata defaults the field to false when the file exists: match it.
