@@ -33,8 +33,8 @@ pub fn render(
 ) -> Result<String> {
     let mut script = String::new();
     emit(set, plan, backend, command, &mut |chunk| {
-        // Sized once from the first chunk's estimate: growing a script of megabytes by
-        // doubling would copy it again and again.
+        // Sized once, at the first chunk, when `emit` has read the files the estimate
+        // needs: growing a script of megabytes by doubling would copy it again and again.
         if script.is_empty() {
             script.reserve(estimated_len(set, plan));
         }
@@ -47,7 +47,7 @@ pub fn render(
 /// Writes the script of `plan` for `backend` to `out` as it is rendered, a few dozen
 /// kilobytes at a time, so that a script of thousands of migrations is never held whole.
 /// Every file it needs is read before the first byte is written: a missing or unreadable
-/// one leaves `out` untouched.
+/// one leaves `out` untouched. `out` is flushed at the end.
 pub fn write(
     set: &MigrationSet,
     plan: &Plan,
@@ -57,7 +57,13 @@ pub fn write(
 ) -> Result<()> {
     emit(set, plan, backend, command, &mut |chunk| {
         out.write_all(chunk.as_bytes())
-    })
+    })?;
+    out.flush().map_err(write_error)
+}
+
+/// A failed write of the script, naming the output (a caller may forgive a closed pipe).
+fn write_error(source: io::Error) -> Error {
+    Error::io("cannot write the script to", "the output", source)
 }
 
 /// How much is written at a time by [`write`].
@@ -73,8 +79,7 @@ fn emit(
 ) -> Result<()> {
     read_files(set, plan)?;
     let mut flush = |chunk: &mut String| {
-        let written =
-            sink(chunk).map_err(|e| Error::io("cannot write the script to", "the output", e));
+        let written = sink(chunk).map_err(write_error);
         chunk.clear();
         written
     };

@@ -75,15 +75,7 @@ impl Output {
     /// Writes a `--sql` script to stdout as `write` renders it. A reader that goes away
     /// early (`| head`) is not an error, as for every other output; a full disk is.
     pub fn script(&self, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
-        let mut stdout = std::io::stdout().lock();
-        let written = write(&mut stdout).and_then(|()| {
-            stdout.flush().map_err(|source| Error::Io {
-                action: "cannot write the script to",
-                path: "the output".into(),
-                source,
-            })
-        });
-        match written {
+        match write(&mut std::io::stdout().lock()) {
             Err(Error::Io { source, .. }) if source.kind() == ErrorKind::BrokenPipe => Ok(()),
             other => other,
         }
