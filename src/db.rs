@@ -152,6 +152,32 @@ impl DatabaseUrl {
         DatabaseUrl::parse(&url.render())
     }
 
+    /// The connection string with libpq parameters added (values percent-encoded), for
+    /// PostgreSQL URLs. A parameter the URL already sets is left as the user wrote it.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn connection_string_with(&self, params: &[(&str, &str)]) -> String {
+        let mut text = self.connection.clone();
+        let query = libpq_query(&text).map(|q| q.to_owned());
+        for (key, value) in params {
+            let set_already = query.as_deref().is_some_and(|q| {
+                q.split('&')
+                    .any(|pair| pair.split('=').next() == Some(*key))
+            });
+            if set_already {
+                continue;
+            }
+            let separator = if libpq_query(&text).is_some() {
+                '&'
+            } else {
+                '?'
+            };
+            let value =
+                percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC);
+            text.push_str(&format!("{separator}{key}={value}"));
+        }
+        text
+    }
+
     /// Replaces every occurrence of the password in `text` (driver messages can echo it).
     pub fn scrub(&self, text: &str) -> String {
         match self.password.as_deref() {
@@ -159,6 +185,19 @@ impl DatabaseUrl {
             _ => text.to_owned(),
         }
     }
+}
+
+/// The query of a PostgreSQL URL as libpq finds it: the user part runs to the first `@`
+/// before any `/` (so a `?` or `#` in a password is not a query), then the query starts at
+/// the first `?`. `None` when there is no query.
+#[cfg(feature = "postgres")]
+fn libpq_query(url: &str) -> Option<&str> {
+    let rest = &url[url.find("://")? + 3..];
+    let user_end = rest
+        .find(['@', '/'])
+        .filter(|&i| rest.as_bytes()[i] == b'@');
+    let host = user_end.map_or(rest, |i| &rest[i + 1..]);
+    host.split_once('?').map(|(_, query)| query)
 }
 
 /// The scheme before `:`, when the text looks like `scheme:...` rather than a path.
