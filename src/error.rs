@@ -57,6 +57,16 @@ pub enum Error {
         /// What is wrong and how to fix it.
         problem: String,
     },
+    /// A migration file holds a statement that haven-migrate refuses to run.
+    #[error("{}:{line}: refused before anything ran: {problem}", path.display())]
+    ForbiddenSql {
+        /// The file.
+        path: PathBuf,
+        /// The line where the statement starts (from 1).
+        line: usize,
+        /// What was found, why it is refused, and what to do.
+        problem: String,
+    },
     /// A revision argument names no migration.
     #[error(
         "unknown revision `{rev}`: no migration has that version, version prefix or name{}",
@@ -152,6 +162,7 @@ impl Error {
             Error::UnsupportedScheme { .. }
             | Error::InvalidUrl { .. }
             | Error::MalformedMigrations { .. }
+            | Error::ForbiddenSql { .. }
             | Error::UnknownRevision { .. }
             | Error::AmbiguousRevision { .. }
             | Error::BadInput(_) => ErrorClass::BadInput,
@@ -167,6 +178,7 @@ impl Error {
             Error::InvalidUrl { .. } => "invalid_url",
             Error::Connection { .. } => "connection",
             Error::MalformedMigrations { .. } => "malformed_migrations",
+            Error::ForbiddenSql { .. } => "forbidden_sql",
             Error::UnknownRevision { .. } => "unknown_revision",
             Error::AmbiguousRevision { .. } => "ambiguous_revision",
             Error::BadInput(_) => "bad_input",

@@ -108,15 +108,17 @@ pub fn execute<D: Driver>(
     run.steps(conn, plan)
 }
 
-/// Reads every file the plan needs before anything runs, so a missing `down.sql` or an
-/// unreadable file stops the command with nothing changed, not half-way through.
-fn preflight(set: &MigrationSet, plan: &Plan) -> Result<()> {
+/// Reads every file the plan needs before anything runs, so a missing `down.sql`, an
+/// unreadable file or a refused statement (see `migrations::forbidden`) stops the command
+/// with nothing changed, not half-way through.
+pub(crate) fn preflight(set: &MigrationSet, plan: &Plan) -> Result<()> {
     for step in &plan.steps {
         let Some(m) = step.index.map(|i| &set.migrations()[i]) else {
             continue;
         };
         match step.action {
-            Action::Revert => m.down_sql().map(drop)?,
+            Action::Apply => m.runnable_sql(true).map(drop)?,
+            Action::Revert => m.runnable_sql(false).map(drop)?,
             _ => m.up_sql().map(drop)?,
         }
     }

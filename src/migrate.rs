@@ -356,6 +356,7 @@ pub fn upgrade_plan(
     let status = status(ctx, CheckOptions { checksums: true })?;
     let write = Write::Upgrade(target, opts);
     let (plan, _, _) = plan_checked(ctx, &write, &status.state, status.problems.clone())?;
+    execute::preflight(&ctx.set, &plan)?;
     Ok((plan, status))
 }
 
