@@ -42,7 +42,7 @@ pub enum Error {
         reason: String,
     },
     /// A connection could not be made.
-    #[error("cannot connect to {url}: {message}; check that the server runs and the URL, user and password are right")]
+    #[error("cannot connect to {url}: {message}; {}", connection_hint(message))]
     Connection {
         /// The URL, password redacted.
         url: String,
@@ -140,6 +140,27 @@ pub enum Error {
     /// The pre-deploy backup failed; nothing was applied.
     #[error("backup failed, nothing was applied: {0}")]
     Backup(String),
+}
+
+/// The next step after a failed connection, from what failed: a message that comes from a
+/// pooler is not about the user's password.
+fn connection_hint(message: &str) -> &'static str {
+    let has = |needle: &str| message.contains(needle);
+    if has("unsupported startup parameter")
+        || has("no such database")
+        || has("no more connections allowed")
+        || has("server login has been failing")
+        || has("pgbouncer")
+    {
+        "the refusal comes from a connection pooler in front of the server (such as PgBouncer): \
+         check its configuration, and the parameters of the URL"
+    } else if has("password authentication failed") || has("no password supplied") {
+        "check the user and password in the URL"
+    } else if has("does not exist") {
+        "check the names in the URL (database, user), or create what is missing"
+    } else {
+        "check that the server runs, and the host and port of the URL"
+    }
 }
 
 fn candidates_hint(candidates: &[String]) -> String {

@@ -223,11 +223,12 @@ fn refuse_unprotected(set: &MigrationSet, plan: &Plan) -> Result<()> {
         return Ok(());
     }
     Err(Error::BadInput(format!(
-        "the connection goes through a transaction-pooling proxy (such as PgBouncer with \
-         pool_mode = transaction), where the migration lock lasts only as long as each \
-         transaction, so the non-transactional migration(s) {} cannot be protected from a \
-         concurrent deploy; nothing was run. Use a direct or session-pooled URL for this \
-         deploy (or --pooler none if the detection is wrong)",
+        "the connection goes through a pooler that may hand each transaction to another \
+         server connection (a transaction-pooling proxy, such as PgBouncer with pool_mode = \
+         transaction), where the migration lock lasts only as long as each transaction, so \
+         the non-transactional migration(s) {} cannot be protected from a concurrent deploy; \
+         nothing was run. Use a direct or session-pooled URL for this deploy; if the pooler \
+         pools sessions, say so with --pooler session",
         unprotected.join(", ")
     )))
 }

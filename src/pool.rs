@@ -73,7 +73,8 @@ mod pg {
         /// Each transaction may run on another server connection: the migration lock must be
         /// taken inside each transaction.
         pub transaction_pooled: bool,
-        /// Whether the pooler was detected by the probe (rather than given by `--pooler`).
+        /// A transaction pooler was assumed from what the connection showed (rather than
+        /// given by `--pooler`).
         pub detected: bool,
         /// `client_connection_check_interval` must be set in each transaction, since the
         /// connection's startup parameters could not carry it (PostgreSQL 14 or later).
@@ -82,7 +83,7 @@ mod pg {
 
     /// How often an orphaned server backend (its client killed) checks that the client is
     /// still there, so that it stops instead of running on, and maybe committing.
-    pub const CHECK_INTERVAL_MS: u32 = 1000;
+    pub const CHECK_INTERVAL_MS: i32 = 1000;
 
     /// The startup option that sets [`CHECK_INTERVAL_MS`] (PostgreSQL 14 or later).
     fn check_interval_option() -> String {
@@ -141,10 +142,13 @@ mod pg {
     }
 
     /// Opens the working connection of a write command and finds out how it reaches the
-    /// server. On a direct connection, `client_connection_check_interval` goes in the
-    /// startup packet, where `RESET ALL` between migrations cannot undo it; a pooler that
-    /// refuses startup options (PgBouncer) gets a second attempt without them, and the
-    /// setting is then made in each transaction.
+    /// server. `client_connection_check_interval` goes in the startup packet, where
+    /// `RESET ALL` between migrations cannot undo it.
+    ///
+    /// With [`Pooler::Auto`], a pooler that refuses that startup option (PgBouncer does) has
+    /// shown itself: its pool mode cannot be told from the outside, so the lock is then
+    /// taken in each transaction, which is safe in both modes. When the option is accepted,
+    /// a probe looks for a transaction pooler that passed it on.
     pub fn connect_for_migrations(
         url: &DatabaseUrl,
         pooler: Pooler,
@@ -155,24 +159,27 @@ mod pg {
         if pooler != Pooler::Transaction {
             params.push(("options", options.as_str()));
         }
-        let mut conn = match establish(url, &url.connection_string_with(&params)) {
+        let (mut conn, pooler_seen) = match establish(url, &url.connection_string_with(&params)) {
             Err(Error::Connection { message, .. })
                 if params.len() > 1 && refused_option(&message) =>
             {
-                connect_pg(url)?
+                (
+                    connect_pg(url)?,
+                    message.contains("unsupported startup parameter"),
+                )
             }
-            other => other?,
+            other => (other?, false),
         };
         let fail = |e| Error::query("cannot read the server's version", e);
         let facts = server_facts(&mut conn).map_err(fail)?;
-        let (transaction_pooled, detected) = match pooler {
-            Pooler::Auto => (probe_transaction_pooler(url, &mut conn, facts.pid)?, true),
-            other => (other == Pooler::Transaction, false),
+        let transaction_pooled = match pooler {
+            Pooler::Auto => pooler_seen || probe_transaction_pooler(url, &mut conn, facts.pid)?,
+            other => other == Pooler::Transaction,
         };
-        let interval_set = facts.check_interval == i32::try_from(CHECK_INTERVAL_MS).ok();
+        let interval_set = facts.check_interval == Some(CHECK_INTERVAL_MS);
         let link = PgLink {
             transaction_pooled,
-            detected,
+            detected: pooler == Pooler::Auto && transaction_pooled,
             check_interval_per_transaction: facts.version >= 140_000
                 && (transaction_pooled || !interval_set),
         };
@@ -193,6 +200,8 @@ mod pg {
     /// proves nothing. Instead a second connection holds a transaction open (which pins its
     /// server connection) while the first asks again: behind a transaction pooler, the
     /// second got the first's idle server connection, or the first now lands on another.
+    /// Under load the pooler may have other idle server connections to give, and the probe
+    /// sees nothing: it is a second line of defence, after the startup option.
     fn probe_transaction_pooler(
         url: &DatabaseUrl,
         conn: &mut PgConnection,

@@ -758,8 +758,14 @@ fn pg_sql_script_of_a_non_transactional_migration_equals_the_real_run() {
     up.ok()
         .says(&["-- Apply 20260101000002 index (not transactional)"]);
     assert_eq!(up.stdout.matches("\nBEGIN;\n").count(), 3, "{}", up.stdout);
-    let index = up.stdout.find("CREATE INDEX CONCURRENTLY t_y_idx").expect("the index");
-    let record = up.stdout.find("VALUES ('20260101000002') ON CONFLICT").expect("the record");
+    let index = up
+        .stdout
+        .find("CREATE INDEX CONCURRENTLY t_y_idx")
+        .expect("the index");
+    let record = up
+        .stdout
+        .find("VALUES ('20260101000002') ON CONFLICT")
+        .expect("the record");
     let between = &up.stdout[index..record];
     assert_eq!(between.matches("BEGIN;").count(), 1, "{between}");
     psql_script(&scripted, &up.stdout);

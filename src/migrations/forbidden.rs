@@ -126,9 +126,9 @@ fn copies_from_stdin(statement: &str) -> bool {
             Token::Backslash => None,
         })
         .collect();
-    words.windows(2).any(|pair| {
-        pair[0].eq_ignore_ascii_case("from") && pair[1].eq_ignore_ascii_case("stdin")
-    })
+    words
+        .windows(2)
+        .any(|pair| pair[0].eq_ignore_ascii_case("from") && pair[1].eq_ignore_ascii_case("stdin"))
 }
 
 /// The statement's first word, and its second when it is part of the command.
@@ -189,8 +189,16 @@ mod tests {
             "COMMIT AND CHAIN",
             "/* c */ -- d\n commit",
         ] {
-            assert_eq!(reason(statement, true), Some(Reason::TransactionControl), "{statement}");
-            assert_eq!(reason(statement, false), None, "{statement} outside a transaction");
+            assert_eq!(
+                reason(statement, true),
+                Some(Reason::TransactionControl),
+                "{statement}"
+            );
+            assert_eq!(
+                reason(statement, false),
+                None,
+                "{statement} outside a transaction"
+            );
         }
     }
 
@@ -225,8 +233,14 @@ mod tests {
         let f = find("CREATE TABLE a (x int);\n\\! touch /tmp/x\n", true).expect("found");
         assert_eq!((f.line, f.reason), (2, Reason::PsqlMetaCommand));
         assert_eq!(f.found, "\\! touch /tmp/x");
-        assert_eq!(reason("SELECT 1 \\gset", false), Some(Reason::PsqlMetaCommand));
-        assert_eq!(reason("SELECT E'a\\\\b', 'c\\d', $$\\x$$ -- \\q", true), None);
+        assert_eq!(
+            reason("SELECT 1 \\gset", false),
+            Some(Reason::PsqlMetaCommand)
+        );
+        assert_eq!(
+            reason("SELECT E'a\\\\b', 'c\\d', $$\\x$$ -- \\q", true),
+            None
+        );
         assert_eq!(
             reason("COPY t (x) FROM stdin;\n1\n\\.\n", false),
             Some(Reason::CopyFromStdin)
