@@ -113,6 +113,8 @@ pub struct Outcome {
     pub lock_per_transaction: bool,
     /// The state the command left, read on its own connection before releasing the lock.
     pub after: Status,
+    /// The `pg_dump` that wrote the backup, with `upgrade --backup`.
+    pub backup: Option<crate::backup::PgDump>,
 }
 
 /// Options of `upgrade`.
@@ -124,6 +126,8 @@ pub struct UpgradeOptions {
     pub single_transaction: bool,
     /// Run `pg_dump` to this file first (PostgreSQL).
     pub backup: Option<std::path::PathBuf>,
+    /// The `pg_dump` to run; by default, one of the server's major version.
+    pub pg_dump: Option<std::path::PathBuf>,
 }
 
 /// What the write commands do once the lock is held and the state read.
@@ -188,15 +192,10 @@ fn run_write_with<D: Driver>(
     if session.lock_per_transaction() {
         refuse_unprotected(&ctx.set, &plan)?;
     }
-    if let Write::Upgrade(
-        _,
-        UpgradeOptions {
-            backup: Some(file), ..
-        },
-    ) = write
-    {
-        crate::backup::pg_dump(&ctx.url, file)?;
-    }
+    let backup = match write {
+        Write::Upgrade(_, opts) => backup_first(ctx, opts)?,
+        _ => None,
+    };
     let reports = execute::execute(&mut session, &ctx.set, &plan, exec, observer)?;
     let after = session.read_state(&mut |h| observer.waiting_for_lock(h))?;
     Ok(Outcome {
@@ -206,7 +205,16 @@ fn run_write_with<D: Driver>(
         lock_wait: session.lock_wait(),
         lock_per_transaction: session.lock_per_transaction(),
         after: status_of(&ctx.set, after, CheckOptions { checksums: true })?,
+        backup,
     })
+}
+
+/// `upgrade --backup FILE`: the dump, taken before anything is applied.
+fn backup_first(ctx: &Context, opts: &UpgradeOptions) -> Result<Option<crate::backup::PgDump>> {
+    let Some(file) = &opts.backup else {
+        return Ok(None);
+    };
+    crate::backup::pg_dump(&ctx.url, file, opts.pg_dump.as_deref()).map(Some)
 }
 
 /// Behind a transaction pooler the lock lives only as long as each transaction, so a
