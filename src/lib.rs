@@ -26,6 +26,7 @@ mod driver;
 pub mod error;
 pub mod execute;
 pub mod integrity;
+pub mod interrupt;
 pub mod lock;
 pub mod migrate;
 pub mod migrations;
@@ -46,7 +47,7 @@ pub mod verify;
 
 pub use db::{Backend, DatabaseUrl};
 pub use driver::Driver;
-pub use error::{Error, ErrorClass, Result};
+pub use error::{Error, ErrorClass, Fate, Result, Stop};
 
 // The README's Rust examples run as doc tests.
 #[doc = include_str!("../README.md")]

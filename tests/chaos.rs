@@ -31,7 +31,7 @@ fn version(i: usize) -> String {
 
 /// Whether migration `i` runs outside a transaction.
 fn non_transactional(i: usize, with_non_transactional: bool) -> bool {
-    with_non_transactional && i % 10 == 0
+    with_non_transactional && i.is_multiple_of(10)
 }
 
 /// Writes the synthetic set. A transactional migration makes one table; a

@@ -3,6 +3,7 @@
 //! through the URL's scrubber first.
 
 use std::io::{ErrorKind, IsTerminal, Write};
+use std::sync::{Mutex, PoisonError};
 
 use haven_schema::execute::{Observer, StepReport};
 use haven_schema::migrations::Migration;
@@ -10,7 +11,20 @@ use haven_schema::plan::{Action, Step};
 use haven_schema::{Error, Result};
 
 use super::args::Format;
-use super::report::{MigrationRow, Report};
+use super::report::{ErrorInfo, MigrationRow, Report};
+
+/// Whether the final output (a report, or the one of an immediate exit on a signal) was
+/// printed: there is only ever one, so that JSON stays one object.
+static FINISHED: Mutex<bool> = Mutex::new(false);
+
+/// Runs `print` unless a final output was printed already.
+fn finish_once(print: impl FnOnce()) {
+    let mut finished = FINISHED.lock().unwrap_or_else(PoisonError::into_inner);
+    if !*finished {
+        print();
+        *finished = true;
+    }
+}
 
 /// How to print, decided once from the global flags.
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +63,10 @@ impl Output {
         if report.printed {
             return;
         }
+        finish_once(|| self.print_report(report));
+    }
+
+    fn print_report(&self, report: &Report) {
         match self.format {
             // Not println!: it panics when stdout is a closed pipe (`| head`).
             Format::Json => {
@@ -75,10 +93,25 @@ impl Output {
 
     /// Prints an error: the message on stderr, and in JSON mode the object on stdout.
     pub fn error(&self, report: &Report, message: &str) {
-        eprintln!("error: {message}");
-        if self.format == Format::Json {
-            self.report(report);
-        }
+        finish_once(|| {
+            eprintln!("error: {message}");
+            if self.format == Format::Json {
+                self.print_report(report);
+            }
+        });
+    }
+
+    /// The final output of a command interrupted at once by a signal.
+    pub fn interrupted(&self, command: &'static str, message: &str) {
+        let report = Report {
+            ok: false,
+            error: Some(ErrorInfo {
+                kind: "interrupted".into(),
+                message: message.to_owned(),
+            }),
+            ..Report::new(command)
+        };
+        self.error(&report, message);
     }
 }
 
@@ -143,6 +176,9 @@ impl Observer for StepPrinter {
     fn step_finished(&mut self, report: &StepReport) {
         if let Some(bar) = &self.bar {
             bar.inc(1);
+        }
+        if !report.skipped {
+            super::signals::record_done(format!("{} {}", verb(report.action), report.version));
         }
         if !self.out.quiet {
             self.line(&step_line(report));
