@@ -109,6 +109,7 @@ impl<D: Driver> Session<D> {
     }
 
     /// As [`Session::parts`], with the lock mutable, to take it once the session exists.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     pub(crate) fn parts_mut(&mut self) -> (&mut D, &mut D::Lock, &mut Duration) {
         (&mut self.conn, &mut self.lock, &mut self.waited)
     }
