@@ -7,6 +7,7 @@
 //! digits, checksums hex, and names are quoted, so the same text serves both backends.
 
 use crate::migrations::Migration;
+use crate::state::{DirtyAction, SideLayout};
 
 /// diesel's own definition of its table, byte for byte (diesel/src/migration/setup_migration_table.sql).
 pub const DIESEL_TABLE_DDL: &str = "CREATE TABLE IF NOT EXISTS __diesel_schema_migrations (
@@ -14,7 +15,9 @@ pub const DIESEL_TABLE_DDL: &str = "CREATE TABLE IF NOT EXISTS __diesel_schema_m
        run_on TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP
 );";
 
-/// The side table; the same DDL works on PostgreSQL and SQLite.
+/// The side table; the same DDL works on PostgreSQL and SQLite. `dirty_action` (`apply` or
+/// `revert`) says what an interrupted migration was doing; it came after the other columns,
+/// and [`setup_sql`] adds it to a side table made before it.
 pub const SIDE_TABLE_DDL: &str = "CREATE TABLE IF NOT EXISTS __haven_migrations (
        version VARCHAR(50) PRIMARY KEY NOT NULL,
        name TEXT NOT NULL,
@@ -22,7 +25,8 @@ pub const SIDE_TABLE_DDL: &str = "CREATE TABLE IF NOT EXISTS __haven_migrations 
        dirty BOOLEAN NOT NULL DEFAULT FALSE,
        duration_ms BIGINT,
        tool_version TEXT NOT NULL,
-       recorded_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP
+       recorded_at TIMESTAMP NOT NULL DEFAULT CURRENT_TIMESTAMP,
+       dirty_action VARCHAR(10)
 );";
 
 /// The version of this tool, recorded with every row.
@@ -90,11 +94,12 @@ pub enum Elapsed<'a> {
     Sql(&'a str),
 }
 
-/// Writes the side-table row of a migration: checksum, dirty marker and duration.
+/// Writes the side-table row of a migration: checksum, dirty marker (`Some`: what the
+/// migration is about to do) and duration.
 pub fn upsert_side_row(
     migration: &Migration,
     checksum: &str,
-    dirty: bool,
+    dirty: Option<DirtyAction>,
     elapsed: Elapsed<'_>,
 ) -> String {
     let duration: &dyn std::fmt::Display = match &elapsed {
@@ -102,26 +107,19 @@ pub fn upsert_side_row(
         Elapsed::Millis(ms) => ms,
         Elapsed::Sql(expr) => expr,
     };
+    let action = dirty.map_or_else(|| "NULL".to_owned(), |a| literal(a.as_sql()).to_string());
     format!(
-        "INSERT INTO __haven_migrations (version, name, checksum, dirty, duration_ms, tool_version) \
-         VALUES ({v}, {n}, {c}, {d}, {duration}, {t}) ON CONFLICT (version) DO UPDATE SET \
+        "INSERT INTO __haven_migrations (version, name, checksum, dirty, dirty_action, \
+         duration_ms, tool_version) \
+         VALUES ({v}, {n}, {c}, {d}, {action}, {duration}, {t}) ON CONFLICT (version) DO UPDATE SET \
          name = excluded.name, checksum = excluded.checksum, dirty = excluded.dirty, \
-         duration_ms = excluded.duration_ms, tool_version = excluded.tool_version, \
-         recorded_at = CURRENT_TIMESTAMP;",
+         dirty_action = excluded.dirty_action, duration_ms = excluded.duration_ms, \
+         tool_version = excluded.tool_version, recorded_at = CURRENT_TIMESTAMP;",
         v = literal(migration.version()),
         n = literal(migration.name()),
         c = literal(checksum),
-        d = if dirty { "TRUE" } else { "FALSE" },
+        d = if dirty.is_some() { "TRUE" } else { "FALSE" },
         t = literal(TOOL_VERSION),
-    )
-}
-
-/// Marks an existing side row dirty or clean.
-pub fn set_dirty(version: &str, dirty: bool) -> String {
-    format!(
-        "UPDATE __haven_migrations SET dirty = {} WHERE version = {};",
-        if dirty { "TRUE" } else { "FALSE" },
-        literal(version)
     )
 }
 
@@ -133,9 +131,20 @@ pub fn delete_side_row(version: &str) -> String {
     )
 }
 
-/// Both bookkeeping tables, created if missing.
-pub fn setup_sql() -> String {
-    format!("{DIESEL_TABLE_DDL}\n{SIDE_TABLE_DDL}")
+/// Both bookkeeping tables, created if missing, with an older side table (`layout`)
+/// brought to this version's. PostgreSQL adds the column if it is missing, whatever
+/// `layout` says; SQLite cannot say "if missing", so `layout` decides.
+pub fn setup_sql(backend: crate::db::Backend, layout: SideLayout) -> String {
+    let upgrade = match (backend, layout) {
+        (crate::db::Backend::Postgres, _) => {
+            "\nALTER TABLE __haven_migrations ADD COLUMN IF NOT EXISTS dirty_action VARCHAR(10);"
+        }
+        (crate::db::Backend::Sqlite, SideLayout::WithoutDirection) => {
+            "\nALTER TABLE __haven_migrations ADD COLUMN dirty_action VARCHAR(10);"
+        }
+        (crate::db::Backend::Sqlite, _) => "",
+    };
+    format!("{DIESEL_TABLE_DDL}\n{SIDE_TABLE_DDL}{upgrade}")
 }
 
 /// The bookkeeping statements of one plan step, around the migration's own SQL.
@@ -160,16 +169,21 @@ pub fn apply_sql(migration: &Migration, checksum: &str, elapsed: Elapsed<'_>) ->
     let version = migration.version();
     if migration.run_in_transaction() {
         StepSql {
-            inside: vec![upsert_side_row(migration, checksum, false, elapsed)],
+            inside: vec![upsert_side_row(migration, checksum, None, elapsed)],
             diesel_row: insert_diesel_row(version),
             ..StepSql::default()
         }
     } else {
         // The marker goes first and is cleared last, so a crash anywhere in between is seen.
         StepSql {
-            before: vec![upsert_side_row(migration, checksum, true, Elapsed::Unknown)],
+            before: vec![upsert_side_row(
+                migration,
+                checksum,
+                Some(DirtyAction::Applying),
+                Elapsed::Unknown,
+            )],
             diesel_row: insert_diesel_row(version),
-            after: vec![upsert_side_row(migration, checksum, false, elapsed)],
+            after: vec![upsert_side_row(migration, checksum, None, elapsed)],
             ..StepSql::default()
         }
     }
@@ -186,7 +200,12 @@ pub fn revert_sql(migration: &Migration, checksum: &str) -> StepSql {
         }
     } else {
         StepSql {
-            before: vec![upsert_side_row(migration, checksum, true, Elapsed::Unknown)],
+            before: vec![upsert_side_row(
+                migration,
+                checksum,
+                Some(DirtyAction::Reverting),
+                Elapsed::Unknown,
+            )],
             diesel_row: delete_diesel_row(version),
             after: vec![delete_side_row(version)],
             ..StepSql::default()
@@ -198,7 +217,7 @@ pub fn revert_sql(migration: &Migration, checksum: &str) -> StepSql {
 pub fn record_sql(migration: &Migration, checksum: &str) -> Vec<String> {
     vec![
         insert_diesel_row(migration.version()),
-        upsert_side_row(migration, checksum, false, Elapsed::Unknown),
+        upsert_side_row(migration, checksum, None, Elapsed::Unknown),
     ]
 }
 

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::lock::WaitNotice;
 use crate::pool::PoolOptions;
 use crate::session::{Session, SessionOptions};
-use crate::state::{DbState, DieselRow, SideRow};
+use crate::state::{DbState, DieselRow, DirtyAction, SideLayout, SideRow};
 
 /// What the engine needs from a backend.
 pub trait Driver: Connection + SimpleConnection + Sized + 'static {
@@ -52,8 +52,11 @@ pub trait Driver: Connection + SimpleConnection + Sized + 'static {
     fn release(&mut self, lock: &mut Self::Lock);
     /// Whether diesel's table records `version` (inside a step's transaction).
     fn is_recorded(&mut self, version: &str) -> diesel::QueryResult<bool>;
-    /// Whether each bookkeeping table exists (diesel's, side table).
-    fn bookkeeping_tables(&mut self) -> diesel::QueryResult<(bool, bool)>;
+    /// Whether diesel's table exists, and the side table's layout.
+    fn bookkeeping_tables(&mut self) -> diesel::QueryResult<(bool, SideLayout)>;
+    /// Creates the bookkeeping tables where missing, and brings an older side table to this
+    /// version's layout.
+    fn setup_bookkeeping(&mut self) -> diesel::QueryResult<()>;
     /// The catalog, for `verify`.
     fn catalog(&mut self) -> diesel::QueryResult<CatalogSnapshot>;
     /// Reads what the database records, without writing anything. Without `checksums`,
@@ -67,6 +70,8 @@ struct TablesRow {
     diesel: bool,
     #[diesel(sql_type = Bool)]
     side: bool,
+    #[diesel(sql_type = Bool)]
+    direction: bool,
 }
 
 #[derive(QueryableByName)]
@@ -85,6 +90,8 @@ struct SideRowSql {
     checksum: Option<String>,
     #[diesel(sql_type = Bool)]
     dirty: bool,
+    #[diesel(sql_type = Nullable<Text>)]
+    dirty_action: Option<String>,
     #[diesel(sql_type = Nullable<BigInt>)]
     duration_ms: Option<i64>,
 }
@@ -99,7 +106,7 @@ where
 {
     use diesel::RunQueryDsl;
     let fail = |e| Error::query("cannot read the migration bookkeeping", e);
-    let (has_diesel, has_side) = conn.bookkeeping_tables().map_err(fail)?;
+    let (has_diesel, side_layout) = conn.bookkeeping_tables().map_err(fail)?;
     let diesel_rows: Vec<DieselRowSql> = if has_diesel {
         diesel::sql_query("SELECT version, run_on FROM __diesel_schema_migrations")
             .load(conn)
@@ -107,17 +114,25 @@ where
     } else {
         Vec::new()
     };
-    let side_rows: Vec<SideRowSql> = if has_side {
-        // Checksums are most of the side table's bytes: fetch them only when compared.
-        let query = if checksums {
-            "SELECT version, checksum, dirty, duration_ms FROM __haven_migrations"
-        } else {
-            "SELECT version, NULL AS checksum, dirty, duration_ms FROM __haven_migrations \
-             WHERE dirty"
-        };
-        diesel::sql_query(query).load(conn).map_err(fail)?
-    } else {
-        Vec::new()
+    let side_rows: Vec<SideRowSql> = match side_layout {
+        SideLayout::Missing => Vec::new(),
+        layout => {
+            let direction = match layout {
+                SideLayout::Current => "dirty_action",
+                _ => "NULL AS dirty_action",
+            };
+            // Checksums are most of the side table's bytes: fetch them only when compared.
+            let (checksum, filter) = if checksums {
+                ("checksum", "")
+            } else {
+                ("NULL AS checksum", " WHERE dirty")
+            };
+            let query = format!(
+                "SELECT version, {checksum}, dirty, {direction}, duration_ms \
+                 FROM __haven_migrations{filter}"
+            );
+            diesel::sql_query(query).load(conn).map_err(fail)?
+        }
     };
     let mut state = DbState::from_rows(
         diesel_rows
@@ -133,12 +148,12 @@ where
                 version: r.version,
                 checksum: r.checksum,
                 dirty: r.dirty,
+                dirty_action: r.dirty_action.as_deref().and_then(DirtyAction::from_sql),
                 duration_ms: r.duration_ms,
             })
             .collect(),
     );
-    state.has_diesel_table = has_diesel;
-    state.has_side_table = has_side;
+    state.side_layout = side_layout;
     Ok(state)
 }
 
@@ -164,7 +179,7 @@ where
     Ok(row.recorded)
 }
 
-fn load_tables<C>(conn: &mut C, sql: &str) -> diesel::QueryResult<(bool, bool)>
+fn load_tables<C>(conn: &mut C, sql: &str) -> diesel::QueryResult<(bool, SideLayout)>
 where
     C: Connection,
     TablesRow: QueryableByName<C::Backend>,
@@ -172,7 +187,12 @@ where
 {
     use diesel::RunQueryDsl;
     let row: TablesRow = diesel::sql_query(sql).get_result(conn)?;
-    Ok((row.diesel, row.side))
+    let layout = match (row.side, row.direction) {
+        (false, _) => SideLayout::Missing,
+        (true, false) => SideLayout::WithoutDirection,
+        (true, true) => SideLayout::Current,
+    };
+    Ok((row.diesel, layout))
 }
 
 #[cfg(feature = "postgres")]
@@ -228,12 +248,20 @@ impl Driver for diesel::PgConnection {
         is_recorded_impl(self, version)
     }
 
-    fn bookkeeping_tables(&mut self) -> diesel::QueryResult<(bool, bool)> {
+    fn bookkeeping_tables(&mut self) -> diesel::QueryResult<(bool, SideLayout)> {
         load_tables(
             self,
             "SELECT to_regclass('__diesel_schema_migrations') IS NOT NULL AS diesel, \
-             to_regclass('__haven_migrations') IS NOT NULL AS side",
+             to_regclass('__haven_migrations') IS NOT NULL AS side, \
+             EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('__haven_migrations') \
+             AND attname = 'dirty_action' AND NOT attisdropped) AS direction",
         )
+    }
+
+    fn setup_bookkeeping(&mut self) -> diesel::QueryResult<()> {
+        // PostgreSQL adds the column "if not exists": no need to look first.
+        let sql = crate::bookkeeping::setup_sql(Backend::Postgres, SideLayout::WithoutDirection);
+        self.batch_execute(&sql)
     }
 
     fn catalog(&mut self) -> diesel::QueryResult<CatalogSnapshot> {
@@ -299,14 +327,22 @@ impl Driver for diesel::SqliteConnection {
         is_recorded_impl(self, version)
     }
 
-    fn bookkeeping_tables(&mut self) -> diesel::QueryResult<(bool, bool)> {
+    fn bookkeeping_tables(&mut self) -> diesel::QueryResult<(bool, SideLayout)> {
         load_tables(
             self,
             "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' \
              AND name = '__diesel_schema_migrations') AS diesel, \
              EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' \
-             AND name = '__haven_migrations') AS side",
+             AND name = '__haven_migrations') AS side, \
+             EXISTS (SELECT 1 FROM pragma_table_info('__haven_migrations') \
+             WHERE name = 'dirty_action') AS direction",
         )
+    }
+
+    fn setup_bookkeeping(&mut self) -> diesel::QueryResult<()> {
+        // SQLite has no ADD COLUMN IF NOT EXISTS: look first.
+        let (_, layout) = self.bookkeeping_tables()?;
+        self.batch_execute(&crate::bookkeeping::setup_sql(Backend::Sqlite, layout))
     }
 
     fn catalog(&mut self) -> diesel::QueryResult<CatalogSnapshot> {

@@ -94,11 +94,10 @@ impl Stop {
 
     /// The whole stop in words: done, running (named `subject`), rolled back, not run.
     fn text(&self, subject: &str) -> String {
-        let mut parts = Vec::new();
+        let mut parts: Vec<String> = self.fate_text(subject).into_iter().collect();
         if !self.done.is_empty() {
-            parts.push(format!("applied before the stop: {}", self.done.join(", ")));
+            parts.push(format!("done before the stop: {}", self.done.join(", ")));
         }
-        parts.extend(self.fate_text(subject));
         if !self.rolled_back.is_empty() {
             parts.push(format!(
                 "the whole batch was rolled back with it (--single-transaction): {} not kept \

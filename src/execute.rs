@@ -17,7 +17,7 @@ use crate::error::{Error, Fate, Result, Running, Stop};
 use crate::interrupt::Interrupt;
 use crate::migrations::{split, Migration, MigrationSet};
 use crate::plan::{Action, Plan, Step};
-use crate::session::Session;
+use crate::session::{transaction, Session};
 
 /// What happened in one step.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -85,11 +85,7 @@ pub fn execute<D: Driver>(
     observer: &mut dyn Observer,
 ) -> Result<Vec<StepReport>> {
     preflight(set, plan)?;
-    session.batch(
-        &bookkeeping::setup_sql(),
-        &mut |holder| observer.waiting_for_lock(holder),
-        "cannot create the bookkeeping tables",
-    )?;
+    session.setup_bookkeeping(&mut |holder| observer.waiting_for_lock(holder))?;
     let recheck = session.lock_per_transaction();
     let interrupt = session.interrupt().clone();
     let (conn, lock, waited) = session.parts();
@@ -106,7 +102,8 @@ pub fn execute<D: Driver>(
     if !options.single_transaction {
         return run.steps(conn);
     }
-    let reports = conn.transaction(|conn| {
+    let fail = |e| Error::query("cannot begin or commit the transaction of every step", e);
+    let reports = transaction(conn, fail, |conn| {
         run.begin(conn)?;
         run.steps(conn)
     })?;
@@ -284,26 +281,31 @@ impl<D: Driver> Run<'_, D> {
     }
 
     fn transactional(&mut self, conn: &mut D, step: &StepWork<'_>) -> Result<Done> {
-        conn.transaction(|conn| {
-            let lock_wait = if self.enclosed {
-                Duration::ZERO
-            } else {
-                self.begin(conn)?
-            };
-            if self.recheck && !step.still_to_do(conn)? {
-                return Ok(Done {
+        // A COMMIT that fails (a deferred constraint, a full disk) is the migration's failure.
+        transaction(
+            conn,
+            |e| step.failed(&e),
+            |conn| {
+                let lock_wait = if self.enclosed {
+                    Duration::ZERO
+                } else {
+                    self.begin(conn)?
+                };
+                if self.recheck && !step.still_to_do(conn)? {
+                    return Ok(Done {
+                        lock_wait,
+                        skipped: true,
+                        ..Done::default()
+                    });
+                }
+                let sql_time = step.run_in_transaction(conn)?;
+                Ok(Done {
+                    sql_time,
                     lock_wait,
-                    skipped: true,
-                    ..Done::default()
-                });
-            }
-            let sql_time = step.run_in_transaction(conn)?;
-            Ok(Done {
-                sql_time,
-                lock_wait,
-                skipped: false,
-            })
-        })
+                    skipped: false,
+                })
+            },
+        )
     }
 }
 
@@ -329,7 +331,11 @@ fn non_transactional<D: Driver>(conn: &mut D, step: &StepWork<'_>) -> Result<Don
         sql.diesel_row,
         sql.after.join("\n")
     );
-    conn.transaction(|conn| step.run_batch(conn, &after))?;
+    transaction(
+        conn,
+        |e| step.failed(&e),
+        |conn| step.run_batch(conn, &after),
+    )?;
     Ok(Done {
         sql_time,
         ..Done::default()

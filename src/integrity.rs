@@ -4,7 +4,7 @@
 //! Errors (exit 4) block `upgrade` and `downgrade`; warnings are shown but block nothing.
 
 use crate::migrations::MigrationSet;
-use crate::state::DbState;
+use crate::state::{DbState, DirtyAction};
 use crate::Result;
 
 /// What kind of problem was found.
@@ -21,6 +21,9 @@ pub enum ProblemKind {
     Dirty,
     /// `verify` found a `down.sql` that does not restore the state before `up.sql`.
     VerifyFailed,
+    /// The SQL that would run next (a pending `up.sql`, an applied migration's `down.sql`)
+    /// holds a statement that haven-migrate refuses (see `migrations::forbidden`).
+    ForbiddenSql,
     /// A `metadata.toml` without `run_in_transaction` (warning).
     NoTransactionFlag,
     /// Applied by another tool, so no checksum is recorded yet (warning).
@@ -53,6 +56,19 @@ pub struct Problem {
 pub struct CheckOptions {
     /// Compare checksums (reads every applied `up.sql`).
     pub checksums: bool,
+    /// Look for refused statements in the SQL that would run next (`check`, `history`);
+    /// write commands refuse them when they are about to run them, naming the line.
+    pub statements: bool,
+}
+
+impl CheckOptions {
+    /// What write commands and their `--sql` and `--dry-run` check before planning.
+    pub fn for_writes() -> Self {
+        CheckOptions {
+            checksums: true,
+            statements: false,
+        }
+    }
 }
 
 /// Finds every problem between `set` and `state`, in version order within each kind.
@@ -68,6 +84,9 @@ pub fn find_problems(
         edited(set, state, &mut problems)?;
     }
     out_of_order(set, state, &mut problems);
+    if opts.statements {
+        forbidden_statements(set, state, &mut problems);
+    }
     no_transaction_flag(set, &mut problems);
     Ok(problems)
 }
@@ -101,7 +120,14 @@ fn missing(set: &MigrationSet, state: &DbState, out: &mut Vec<Problem>) {
 fn dirty(set: &MigrationSet, state: &DbState, out: &mut Vec<Problem>) {
     for rec in state.records().filter(|r| r.dirty) {
         let name = set.get(&rec.version).map_or("?", |m| m.name());
-        let when = if rec.applied { "reverting" } else { "applying" };
+        let when = match rec.dirty_action {
+            Some(DirtyAction::Applying) => "applying",
+            Some(DirtyAction::Reverting) => "reverting",
+            // A marker written before the side table recorded the direction: diesel's row
+            // tells, unless the run was cut between its two last writes.
+            None if rec.applied => "reverting",
+            None => "applying",
+        };
         out.push(Problem {
             kind: ProblemKind::Dirty,
             version: rec.version.clone(),
@@ -182,6 +208,35 @@ fn out_of_order(set: &MigrationSet, state: &DbState, out: &mut Vec<Problem>) {
                     m.version(),
                     m.name(),
                     newest.version
+                ),
+            });
+        }
+    }
+}
+
+/// Refused statements in each pending `up.sql` and in each applied migration's `down.sql`:
+/// what `upgrade` and `downgrade` would run. A file that cannot be read is left to the
+/// command that needs it.
+fn forbidden_statements(set: &MigrationSet, state: &DbState, out: &mut Vec<Problem>) {
+    for m in set.migrations() {
+        let up = !state.is_applied(m.version());
+        if !up && !m.has_down() {
+            continue;
+        }
+        if let Err(crate::Error::ForbiddenSql {
+            path,
+            line,
+            problem,
+        }) = m.runnable_sql(up)
+        {
+            out.push(Problem {
+                kind: ProblemKind::ForbiddenSql,
+                version: m.version().to_owned(),
+                message: format!(
+                    "migration {} ({}): {}:{line}: {problem}",
+                    m.version(),
+                    m.name(),
+                    path.display()
                 ),
             });
         }

@@ -219,7 +219,7 @@ fn run_write_with<D: Driver>(
         problems,
         lock_wait: session.lock_wait(),
         lock_per_transaction: session.lock_per_transaction(),
-        after: status_of(&ctx.set, after, CheckOptions { checksums: true })?,
+        after: status_of(&ctx.set, after, CheckOptions::for_writes())?,
         backup,
     })
 }
@@ -318,7 +318,7 @@ fn prepare(
     write: &Write<'_>,
     state: &DbState,
 ) -> Result<(Plan, Vec<Problem>, ExecOptions)> {
-    let problems = integrity::find_problems(&ctx.set, state, CheckOptions { checksums: true })?;
+    let problems = integrity::find_problems(&ctx.set, state, CheckOptions::for_writes())?;
     plan_checked(ctx, write, state, problems)
 }
 
@@ -433,7 +433,7 @@ pub fn upgrade_plan(
     target: &Target,
     opts: &UpgradeOptions,
 ) -> Result<(Plan, Status)> {
-    let status = status(ctx, CheckOptions { checksums: true })?;
+    let status = status(ctx, CheckOptions::for_writes())?;
     let write = Write::Upgrade(target, opts);
     let (plan, _, _) = plan_checked(ctx, &write, &status.state, status.problems.clone())?;
     execute::preflight(&ctx.set, &plan)?;
@@ -454,42 +454,45 @@ pub enum SqlRange {
     },
 }
 
-/// Renders the script of `command` for `range`, writing nothing.
-pub fn sql_script(
-    ctx: &Context,
-    command: script::Command,
-    range: &SqlRange,
-    rules: StampRules,
-) -> Result<String> {
-    let plan = script_plan(ctx, command, range, rules)?;
-    script::render(&ctx.set, &plan, ctx.url.backend(), command)
+/// What a `--sql` script is asked for.
+#[derive(Debug, Clone)]
+pub struct SqlRequest {
+    /// The command the script stands for.
+    pub command: script::Command,
+    /// Where it starts from.
+    pub range: SqlRange,
+    /// `stamp`'s rules.
+    pub stamp: StampRules,
+    /// `upgrade`'s options (`--single-transaction`, `--allow-out-of-order`), as the real
+    /// command takes them.
+    pub upgrade: UpgradeOptions,
 }
 
-/// Writes the script of `command` for `range` to `out` as it is rendered (see
-/// [`script::write`]); nothing is written when the plan is refused.
+/// Renders the script of `request`, writing nothing.
+pub fn sql_script(ctx: &Context, request: &SqlRequest) -> Result<String> {
+    let (plan, options) = script_plan(ctx, request)?;
+    script::render(&ctx.set, &plan, &options)
+}
+
+/// Writes the script of `request` to `out` as it is rendered (see [`script::write`]);
+/// nothing is written when the plan is refused.
 pub fn write_sql_script(
     ctx: &Context,
-    command: script::Command,
-    range: &SqlRange,
-    rules: StampRules,
+    request: &SqlRequest,
     out: &mut dyn std::io::Write,
 ) -> Result<()> {
-    let plan = script_plan(ctx, command, range, rules)?;
-    script::write(&ctx.set, &plan, ctx.url.backend(), command, out)
+    let (plan, options) = script_plan(ctx, request)?;
+    script::write(&ctx.set, &plan, &options, out)
 }
 
-/// The plan a `--sql` script renders, checked as the real command would check it.
-fn script_plan(
-    ctx: &Context,
-    command: script::Command,
-    range: &SqlRange,
-    rules: StampRules,
-) -> Result<Plan> {
+/// The plan a `--sql` script renders, checked as the real command would check it, and how
+/// to render it.
+fn script_plan(ctx: &Context, request: &SqlRequest) -> Result<(Plan, script::Options)> {
     let set = &ctx.set;
-    let (state, target, problems) = match range {
+    let (state, target, problems) = match &request.range {
         SqlRange::FromDatabase(target) => {
             // The same checks as the real command: an edited migration refuses both.
-            let Status { state, problems } = status(ctx, CheckOptions { checksums: true })?;
+            let Status { state, problems } = status(ctx, CheckOptions::for_writes())?;
             (state, target.clone(), problems)
         }
         SqlRange::Offline { from, to } => {
@@ -498,13 +501,20 @@ fn script_plan(
             (state, to.parse::<Target>()?, Vec::new())
         }
     };
-    let write = match command {
-        script::Command::Upgrade => Write::Upgrade(&target, &UpgradeOptions::default()),
+    let write = match request.command {
+        script::Command::Upgrade => Write::Upgrade(&target, &request.upgrade),
         script::Command::Downgrade => Write::Downgrade(&target),
-        script::Command::Stamp => Write::Stamp(&target, rules),
+        script::Command::Stamp => Write::Stamp(&target, request.stamp),
     };
-    let (plan, _, _) = plan_checked(ctx, &write, &state, problems)?;
-    Ok(plan)
+    check_backend_options(ctx, &write)?;
+    let (plan, _, exec) = plan_checked(ctx, &write, &state, problems)?;
+    let options = script::Options {
+        backend: ctx.url.backend(),
+        command: request.command,
+        single_transaction: exec.single_transaction && request.command != script::Command::Stamp,
+        side_layout: state.side_layout,
+    };
+    Ok((plan, options))
 }
 
 /// Runs the pending migrations embedded in this build on `url`, with the lock and checksum

@@ -12,6 +12,7 @@ use crate::db::Backend;
 use crate::error::{Error, Result};
 use crate::migrations::{split, Migration, MigrationSet};
 use crate::plan::{Action, Plan};
+use crate::state::SideLayout;
 
 /// What the script is for, named in its header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -24,15 +25,24 @@ pub enum Command {
     Stamp,
 }
 
-/// Renders `plan` as one SQL script for `backend` (the JSON output, library callers).
-pub fn render(
-    set: &MigrationSet,
-    plan: &Plan,
-    backend: Backend,
-    command: Command,
-) -> Result<String> {
+/// How a script is rendered.
+#[derive(Debug, Clone, Copy)]
+pub struct Options {
+    /// The dialect.
+    pub backend: Backend,
+    /// What the script is for.
+    pub command: Command,
+    /// Every migration in one transaction (`upgrade --single-transaction`), as it will run.
+    pub single_transaction: bool,
+    /// The side table the script will find (online scripts read it; offline ones assume
+    /// this version's): an older SQLite one needs its new column added.
+    pub side_layout: SideLayout,
+}
+
+/// Renders `plan` as one SQL script (the JSON output, library callers).
+pub fn render(set: &MigrationSet, plan: &Plan, options: &Options) -> Result<String> {
     let mut script = String::new();
-    emit(set, plan, backend, command, &mut |chunk| {
+    emit(set, plan, options, &mut |chunk| {
         // Sized once, at the first chunk, when `emit` has read the files the estimate
         // needs: growing a script of megabytes by doubling would copy it again and again.
         if script.is_empty() {
@@ -51,11 +61,10 @@ pub fn render(
 pub fn write(
     set: &MigrationSet,
     plan: &Plan,
-    backend: Backend,
-    command: Command,
+    options: &Options,
     out: &mut dyn io::Write,
 ) -> Result<()> {
-    emit(set, plan, backend, command, &mut |chunk| {
+    emit(set, plan, options, &mut |chunk| {
         out.write_all(chunk.as_bytes())
     })?;
     out.flush().map_err(write_error)
@@ -73,8 +82,7 @@ const CHUNK: usize = 64 * 1024;
 fn emit(
     set: &MigrationSet,
     plan: &Plan,
-    backend: Backend,
-    command: Command,
+    options: &Options,
     sink: &mut dyn FnMut(&str) -> io::Result<()>,
 ) -> Result<()> {
     read_files(set, plan)?;
@@ -83,22 +91,31 @@ fn emit(
         chunk.clear();
         written
     };
-    let mut chunk = header(backend, command, plan);
+    let mut chunk = header(options, plan);
     chunk.reserve(CHUNK);
-    chunk.push_str(&bookkeeping::setup_sql());
+    chunk.push_str(&bookkeeping::setup_sql(
+        options.backend,
+        options.side_layout,
+    ));
     chunk.push_str("\n\n");
-    if command == Command::Stamp {
+    if options.command == Command::Stamp {
         render_stamp(&mut chunk, set, plan)?;
-    } else {
-        for step in &plan.steps {
-            let Some(m) = step.index.map(|i| &set.migrations()[i]) else {
-                continue;
-            };
-            render_migration(&mut chunk, m, step.action, backend)?;
-            if chunk.len() >= CHUNK {
-                flush(&mut chunk)?;
-            }
+        return flush(&mut chunk);
+    }
+    if options.single_transaction {
+        chunk.push_str("-- Every migration in one transaction (--single-transaction)\nBEGIN;\n\n");
+    }
+    for step in &plan.steps {
+        let Some(m) = step.index.map(|i| &set.migrations()[i]) else {
+            continue;
+        };
+        render_migration(&mut chunk, m, step.action, options)?;
+        if chunk.len() >= CHUNK {
+            flush(&mut chunk)?;
         }
+    }
+    if options.single_transaction {
+        chunk.push_str("COMMIT;\n");
     }
     flush(&mut chunk)
 }
@@ -123,12 +140,12 @@ fn estimated_len(set: &MigrationSet, plan: &Plan) -> usize {
     bodies + 1024 * plan.steps.len()
 }
 
-fn header(backend: Backend, command: Command, plan: &Plan) -> String {
-    let (verb, run) = match backend {
+fn header(options: &Options, plan: &Plan) -> String {
+    let (verb, run) = match options.backend {
         Backend::Postgres => ("PostgreSQL", "psql -v ON_ERROR_STOP=1 -f FILE"),
         Backend::Sqlite => ("SQLite", "sqlite3 DATABASE < FILE"),
     };
-    let what = match command {
+    let what = match options.command {
         Command::Upgrade => "upgrade",
         Command::Downgrade => "downgrade",
         Command::Stamp => "stamp",
@@ -144,7 +161,7 @@ fn render_migration(
     out: &mut String,
     m: &Migration,
     action: Action,
-    backend: Backend,
+    options: &Options,
 ) -> Result<()> {
     let checksum = m.checksum()?;
     let (verb, body, sql) = match action {
@@ -159,11 +176,13 @@ fn render_migration(
             bookkeeping::apply_sql(m, &checksum, Elapsed::Unknown),
         ),
     };
-    let mode = if m.run_in_transaction() {
-        "transactional"
-    } else {
-        "not transactional"
+    let mode = match (m.run_in_transaction(), options.single_transaction) {
+        (true, true) => "in the one transaction",
+        (true, false) => "transactional",
+        (false, _) => "not transactional",
     };
+    // Its own BEGIN/COMMIT, unless one transaction encloses them all.
+    let own_transaction = m.run_in_transaction() && !options.single_transaction;
     let _ = writeln!(out, "-- {verb} {} {} ({mode})", m.version(), m.name());
     let StepSql {
         before,
@@ -172,7 +191,7 @@ fn render_migration(
         after,
     } = sql;
     lines(out, &before);
-    if m.run_in_transaction() {
+    if own_transaction {
         out.push_str("BEGIN;\n");
     }
     push_terminated(out, body);
@@ -181,7 +200,7 @@ fn render_migration(
         out.push_str("BEGIN;\n");
     }
     // As in execution: the migration's SETs must not reach the bookkeeping or the next one.
-    let reset = bookkeeping::reset_session(backend);
+    let reset = bookkeeping::reset_session(options.backend);
     if !reset.is_empty() {
         out.push_str(reset);
         out.push('\n');
@@ -189,7 +208,10 @@ fn render_migration(
     lines(out, &inside);
     lines(out, &[diesel_row]);
     lines(out, &after);
-    out.push_str("COMMIT;\n\n");
+    if own_transaction || !m.run_in_transaction() {
+        out.push_str("COMMIT;\n");
+    }
+    out.push('\n');
     Ok(())
 }
 

@@ -92,7 +92,8 @@ impl<D: Driver> Session<D> {
         let Session {
             conn, lock, waited, ..
         } = self;
-        conn.transaction(|conn| {
+        let fail = |e| Error::query("cannot begin or commit a transaction", e);
+        transaction(conn, fail, |conn| {
             *waited += conn.begin_transaction(lock, notice)?;
             work(conn)
         })
@@ -122,16 +123,43 @@ impl<D: Driver> Session<D> {
         self.conn.read_state(true)
     }
 
-    /// Runs bookkeeping SQL (creating the tables) under the lock.
-    pub fn batch(&mut self, sql: &str, notice: WaitNotice<'_>, context: &str) -> Result<()> {
+    /// Creates the bookkeeping tables, or brings an older side table up to date, under the
+    /// lock.
+    pub fn setup_bookkeeping(&mut self, notice: WaitNotice<'_>) -> Result<()> {
         let run = |conn: &mut D| {
-            conn.batch_execute(sql)
-                .map_err(|e| Error::query(context.to_owned(), e))
+            conn.setup_bookkeeping()
+                .map_err(|e| Error::query("cannot create the bookkeeping tables", e))
         };
         if self.lock_per_transaction() {
             return self.transaction(notice, run);
         }
         run(&mut self.conn)
+    }
+}
+
+/// Runs `work` in a transaction (a savepoint, when one is open already), and returns the
+/// error of `work` when it fails, even if the rollback fails too. diesel's
+/// `Connection::transaction` returns the rollback's error instead: when SQLite rolls a
+/// transaction back by itself (a full disk), that hid "database or disk is full" behind
+/// "Cannot perform this operation outside of a transaction". `fail` maps an error of the
+/// BEGIN or the COMMIT (a deferred constraint, a full disk at commit).
+pub(crate) fn transaction<D: Driver, T>(
+    conn: &mut D,
+    fail: impl Fn(diesel::result::Error) -> Error,
+    work: impl FnOnce(&mut D) -> Result<T>,
+) -> Result<T> {
+    use diesel::connection::TransactionManager;
+    D::TransactionManager::begin_transaction(conn).map_err(&fail)?;
+    match work(conn) {
+        Ok(value) => {
+            D::TransactionManager::commit_transaction(conn).map_err(&fail)?;
+            Ok(value)
+        }
+        Err(error) => {
+            // Best effort: the server (or SQLite) may have ended the transaction already.
+            let _ = D::TransactionManager::rollback_transaction(conn);
+            Err(error)
+        }
     }
 }
 

@@ -20,18 +20,59 @@ pub struct Recorded {
     pub checksum: Option<String>,
     /// An interrupted non-transactional migration left its marker.
     pub dirty: bool,
+    /// What the interrupted migration was doing, when its marker says (markers written
+    /// before the side table had the column do not).
+    pub dirty_action: Option<DirtyAction>,
     /// How long it took to apply, in milliseconds.
     pub duration_ms: Option<i64>,
+}
+
+/// What an interrupted migration was doing, as its dirty marker records it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DirtyAction {
+    /// Applying its `up.sql`.
+    Applying,
+    /// Reverting it with its `down.sql`.
+    Reverting,
+}
+
+impl DirtyAction {
+    /// The value stored in the side table's `dirty_action` column.
+    pub fn as_sql(self) -> &'static str {
+        match self {
+            DirtyAction::Applying => "apply",
+            DirtyAction::Reverting => "revert",
+        }
+    }
+
+    /// The stored value, read back.
+    pub fn from_sql(text: &str) -> Option<Self> {
+        match text {
+            "apply" => Some(DirtyAction::Applying),
+            "revert" => Some(DirtyAction::Reverting),
+            _ => None,
+        }
+    }
+}
+
+/// The layout of the side table `__haven_migrations`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum SideLayout {
+    /// There is none yet.
+    #[default]
+    Missing,
+    /// Made by an older haven-migrate: no `dirty_action` column. Write commands add it.
+    WithoutDirection,
+    /// This version's.
+    Current,
 }
 
 /// The recorded state of a database.
 #[derive(Debug, Clone, Default)]
 pub struct DbState {
     rows: BTreeMap<String, Recorded>,
-    /// Whether `__diesel_schema_migrations` exists.
-    pub has_diesel_table: bool,
-    /// Whether `__haven_migrations` exists.
-    pub has_side_table: bool,
+    /// The side table's layout.
+    pub side_layout: SideLayout,
 }
 
 /// A row of diesel's table, as loaded.
@@ -52,6 +93,8 @@ pub struct SideRow {
     pub checksum: Option<String>,
     /// The dirty marker.
     pub dirty: bool,
+    /// What the marked migration was doing.
+    pub dirty_action: Option<DirtyAction>,
     /// The duration recorded.
     pub duration_ms: Option<i64>,
 }
@@ -71,12 +114,12 @@ impl DbState {
             entry.version = row.version;
             entry.checksum = row.checksum;
             entry.dirty = row.dirty;
+            entry.dirty_action = row.dirty_action;
             entry.duration_ms = row.duration_ms;
         }
         DbState {
             rows,
-            has_diesel_table: true,
-            has_side_table: true,
+            side_layout: SideLayout::Current,
         }
     }
 

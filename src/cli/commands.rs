@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use haven_schema::integrity::CheckOptions;
-use haven_schema::migrate::{self, Context, SqlRange, Status, UpgradeOptions};
+use haven_schema::integrity::{CheckOptions, Problem, ProblemKind};
+use haven_schema::migrate::{self, Context, SqlRange, SqlRequest, Status, UpgradeOptions};
 use haven_schema::migrations::{locate, revision, Origin};
 use haven_schema::plan::{self, StampRules, Target};
 use haven_schema::script;
@@ -15,7 +15,7 @@ use haven_schema::{Error, Result};
 use super::args::Format;
 use super::args::{Command, DowngradeArgs, HistoryArgs, StampArgs, UpgradeArgs};
 use super::output::Output;
-use super::report::Report;
+use super::report::{ErrorInfo, Report};
 
 /// Runs `command` and returns its report (errors are the caller's to report). `recorded`
 /// is the database's state when it was read already, beside the migration set.
@@ -49,7 +49,12 @@ fn status_report(
     recorded: Option<DbState>,
     rows: bool,
 ) -> Result<Report> {
-    let checks = CheckOptions { checksums };
+    // The status commands that compare checksums (history, check) also look for statements
+    // that the next upgrade or downgrade would refuse.
+    let checks = CheckOptions {
+        checksums,
+        statements: checksums,
+    };
     let state = match recorded {
         Some(state) => state,
         None => migrate::read_recorded(&ctx.url, &ctx.pool, checksums)?,
@@ -91,27 +96,35 @@ fn range_of(target: &str) -> Option<SqlRange> {
     })
 }
 
+/// `--sql` of `command`, for `target` (a target, or FROM:TO).
 fn sql_report(
     command: &'static str,
     ctx: &Context,
     kind: script::Command,
     target: &str,
-    rules: StampRules,
+    stamp: StampRules,
+    upgrade: UpgradeOptions,
     out: &Output,
 ) -> Result<Report> {
     let range = match range_of(target) {
         Some(range) => range,
         None => SqlRange::FromDatabase(target.parse()?),
     };
+    let request = SqlRequest {
+        command: kind,
+        range,
+        stamp,
+        upgrade,
+    };
     if out.format == Format::Text {
         // Megabytes for thousands of migrations: written as it is rendered, not held whole.
-        out.script(|stdout| migrate::write_sql_script(ctx, kind, &range, rules, stdout))?;
+        out.script(|stdout| migrate::write_sql_script(ctx, &request, stdout))?;
         return Ok(Report {
             printed: true,
             ..Report::new(command)
         });
     }
-    let sql = migrate::sql_script(ctx, kind, &range, rules)?;
+    let sql = migrate::sql_script(ctx, &request)?;
     Ok(Report {
         sql: Some(sql),
         ..Report::new(command)
@@ -128,6 +141,12 @@ fn single_target(target: &str) -> Result<Target> {
 }
 
 fn upgrade(ctx: &Context, args: &UpgradeArgs, out: &mut Output) -> Result<Report> {
+    let options = UpgradeOptions {
+        allow_out_of_order: args.allow_out_of_order,
+        single_transaction: args.single_transaction,
+        backup: args.backup.clone(),
+        pg_dump: args.pg_dump.clone(),
+    };
     if args.sql {
         return sql_report(
             "upgrade",
@@ -135,19 +154,14 @@ fn upgrade(ctx: &Context, args: &UpgradeArgs, out: &mut Output) -> Result<Report
             script::Command::Upgrade,
             &args.target,
             StampRules::default(),
+            options,
             out,
         );
     }
     let target = single_target(&args.target)?;
     if args.dry_run {
-        return dry_run(ctx, &target, args.allow_out_of_order);
+        return dry_run(ctx, &target, &options);
     }
-    let options = UpgradeOptions {
-        allow_out_of_order: args.allow_out_of_order,
-        single_transaction: args.single_transaction,
-        backup: args.backup.clone(),
-        pg_dump: args.pg_dump.clone(),
-    };
     let started = Instant::now();
     let outcome = migrate::upgrade(ctx, &target, &options, &mut out.progress())?;
     if let (Some(file), Some(pg_dump)) = (&args.backup, &outcome.backup) {
@@ -157,15 +171,14 @@ fn upgrade(ctx: &Context, args: &UpgradeArgs, out: &mut Output) -> Result<Report
     finish("upgrade", ctx, outcome, started.elapsed())
 }
 
-fn dry_run(ctx: &Context, target: &Target, allow_out_of_order: bool) -> Result<Report> {
-    let options = UpgradeOptions {
-        allow_out_of_order,
-        ..UpgradeOptions::default()
-    };
-    let (plan, Status { state, problems }) = migrate::upgrade_plan(ctx, target, &options)?;
-    Ok(Report::new("upgrade")
-        .with_status(&ctx.set, &state, problems, true)
-        .with_plan(&ctx.set, &plan))
+fn dry_run(ctx: &Context, target: &Target, options: &UpgradeOptions) -> Result<Report> {
+    let (plan, Status { state, problems }) = migrate::upgrade_plan(ctx, target, options)?;
+    Ok(Report {
+        single_transaction: options.single_transaction,
+        ..Report::new("upgrade")
+            .with_status(&ctx.set, &state, problems, true)
+            .with_plan(&ctx.set, &plan)
+    })
 }
 
 fn downgrade(ctx: &Context, args: &DowngradeArgs, out: &mut Output) -> Result<Report> {
@@ -176,6 +189,7 @@ fn downgrade(ctx: &Context, args: &DowngradeArgs, out: &mut Output) -> Result<Re
             script::Command::Downgrade,
             &args.target,
             StampRules::default(),
+            UpgradeOptions::default(),
             out,
         );
     }
@@ -197,6 +211,7 @@ fn stamp(ctx: &Context, args: &StampArgs, out: &mut Output) -> Result<Report> {
             script::Command::Stamp,
             &args.target,
             rules,
+            UpgradeOptions::default(),
             out,
         );
     }
@@ -250,9 +265,16 @@ fn problems_contains(
 
 fn check(ctx: &Context, recorded: Option<DbState>) -> Result<Report> {
     let mut report = status_report("check", ctx, true, recorded, true)?;
-    let errors = report.problems.iter().any(|p| p.kind.is_error());
-    report.exit = if errors {
+    let is = |kind: ProblemKind| report.problems.iter().any(|p| p.kind == kind);
+    let integrity = report
+        .problems
+        .iter()
+        .any(|p| p.kind.is_error() && p.kind != ProblemKind::ForbiddenSql);
+    // A refused statement is bad input, as for the upgrade that would refuse it.
+    report.exit = if integrity {
         4
+    } else if is(ProblemKind::ForbiddenSql) {
+        2
     } else if report.at_head == Some(false) {
         3
     } else {
@@ -264,10 +286,32 @@ fn check(ctx: &Context, recorded: Option<DbState>) -> Result<Report> {
 
 fn verify(ctx: &Context) -> Result<Report> {
     let result = haven_schema::verify::verify(ctx)?;
-    let failed = result.failure.is_some();
+    let Some(failure) = &result.failure else {
+        return Ok(Report {
+            verify: Some(result),
+            ..Report::new("verify")
+        });
+    };
+    let message = format!(
+        "verify failed: migration {} ({}): {}: {}",
+        failure.version,
+        failure.name,
+        failure.phase,
+        failure.differences.join("; ")
+    );
+    let problem = Problem {
+        kind: ProblemKind::VerifyFailed,
+        version: failure.version.clone(),
+        message: message.clone(),
+    };
     Ok(Report {
-        ok: !failed,
-        exit: if failed { 4 } else { 0 },
+        ok: false,
+        exit: 4,
+        error: Some(ErrorInfo {
+            kind: "verify_failed".into(),
+            message,
+        }),
+        problems: vec![problem],
         verify: Some(result),
         ..Report::new("verify")
     })

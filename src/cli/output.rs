@@ -6,6 +6,7 @@ use std::io::{ErrorKind, IsTerminal, Write};
 use std::sync::{Mutex, PoisonError};
 
 use haven_schema::execute::{Observer, StepReport};
+use haven_schema::integrity::{Problem, ProblemKind};
 use haven_schema::migrations::Migration;
 use haven_schema::plan::{Action, Step};
 use haven_schema::{Error, Result};
@@ -416,15 +417,20 @@ fn plan_text(out: &mut String, r: &Report) {
         out.push_str(&format!("nothing to do: {}\n", position_text(r)));
         return;
     }
+    let together = if r.single_transaction {
+        ", all in one transaction (--single-transaction)"
+    } else {
+        ""
+    };
     out.push_str(&format!(
-        "plan ({} step(s), nothing is written):\n",
+        "plan ({} step(s){together}, nothing is written):\n",
         plan.len()
     ));
     for (i, p) in plan.iter().enumerate() {
-        let mode = if p.transactional {
-            "in its own transaction"
-        } else {
-            "NOT transactional, statement by statement"
+        let mode = match (p.transactional, r.single_transaction) {
+            (true, true) => "in the one transaction",
+            (true, false) => "in its own transaction",
+            (false, _) => "NOT transactional, statement by statement",
         };
         out.push_str(&format!(
             "  {}. {} {} {} ({mode})\n",
@@ -473,7 +479,9 @@ fn summary_text(out: &mut String, r: &Report) {
 }
 
 fn problems_text(out: &mut String, r: &Report) {
-    for p in &r.problems {
+    // verify's own failure is printed in full above.
+    let shown = |p: &&Problem| !(r.verify.is_some() && p.kind == ProblemKind::VerifyFailed);
+    for p in r.problems.iter().filter(shown) {
         let level = if p.kind.is_error() {
             "problem"
         } else {

@@ -62,6 +62,9 @@ pub struct Report {
     pub steps: Option<Vec<StepReport>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub plan: Option<Vec<PlanRow>>,
+    /// The plan runs in one transaction (`--dry-run --single-transaction`).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub single_transaction: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sql: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
