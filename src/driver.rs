@@ -207,9 +207,8 @@ impl Driver for diesel::SqliteConnection {
     }
 
     fn lock(url: &DatabaseUrl, timeout: Duration, notice: WaitNotice<'_>) -> Result<Self::Lock> {
-        let path = url
-            .sqlite_path()
-            .ok_or_else(|| Error::BadInput(format!("{url} names no SQLite file to lock")))?;
+        // Refused before the lock file is created: mode=ro, or mode=rw without the file.
+        let path = url.writable_sqlite_path()?;
         crate::lock::FileLock::acquire(path, timeout, notice)
     }
 
