@@ -202,6 +202,16 @@ impl DatabaseUrl {
         DatabaseUrl::parse(&uri.with_database(name))
     }
 
+    /// The connection string with libpq parameters added (values percent-encoded), for
+    /// PostgreSQL URLs. A parameter the URL already sets is left as the user wrote it.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn connection_string_with(&self, params: &[(&str, &str)]) -> String {
+        match &self.pg {
+            Some(uri) => uri.with_params_added(params),
+            None => self.connection.clone(),
+        }
+    }
+
     /// Replaces every occurrence of a secret in `text` (driver messages can echo them), and
     /// any password in a URL of `text`.
     pub fn scrub(&self, text: &str) -> String {

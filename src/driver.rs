@@ -2,11 +2,8 @@
 //! trait, so that the engine (`execute`, `session`) is written once.
 
 use diesel::connection::SimpleConnection;
-use diesel::migration::MigrationConnection;
-use diesel::r2d2::{ConnectionManager, Pool, R2D2Connection};
 use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
 use diesel::{Connection, QueryableByName};
-use diesel_migrations::MigrationHarness;
 use std::time::Duration;
 
 use crate::catalog::CatalogSnapshot;
@@ -14,18 +11,11 @@ use crate::db::{Backend, DatabaseUrl};
 use crate::error::{Error, Result};
 use crate::lock::WaitNotice;
 use crate::pool::PoolOptions;
+use crate::session::Session;
 use crate::state::{DbState, DieselRow, SideRow};
 
 /// What the engine needs from a backend.
-pub trait Driver:
-    Connection
-    + MigrationConnection
-    + MigrationHarness<Self::Backend>
-    + R2D2Connection
-    + SimpleConnection
-    + Sized
-    + 'static
-{
+pub trait Driver: Connection + SimpleConnection + Sized + 'static {
     /// Which backend this is.
     const BACKEND: Backend;
     /// SQL run after each migration so its `SET`s do not leak into the next one.
@@ -33,19 +23,36 @@ pub trait Driver:
     /// Whether a non-transactional migration must be sent one statement at a time
     /// (PostgreSQL wraps a multi-statement simple query in an implicit transaction).
     const SPLIT_NON_TRANSACTIONAL: bool;
-    /// An SQL expression for the milliseconds since the transaction began, when sending a
-    /// transactional migration's body and bookkeeping as one batch saves a round trip.
+    /// An SQL expression for the milliseconds since the current batch of statements began,
+    /// when sending a transactional migration's body and bookkeeping as one batch saves a
+    /// round trip.
     const ELAPSED_MS_SQL: Option<&'static str>;
-    /// The guard type of the migration lock.
+    /// The migration lock, as a session holds it.
     type Lock;
 
-    /// Builds a pool for `url`.
-    fn pool(url: &DatabaseUrl, options: &PoolOptions) -> Result<Pool<ConnectionManager<Self>>>;
+    /// Opens a connection, creating a missing SQLite file (scratch databases).
+    fn connect(url: &DatabaseUrl, options: &PoolOptions) -> Result<Self>;
     /// Opens a connection for reading only, or `None` when there is no database yet
     /// (a SQLite file that does not exist, which must not be created).
     fn open_existing(url: &DatabaseUrl, options: &PoolOptions) -> Result<Option<Self>>;
-    /// Takes the migration lock.
-    fn lock(url: &DatabaseUrl, timeout: Duration, notice: WaitNotice<'_>) -> Result<Self::Lock>;
+    /// Opens the working session of a write command: one connection, holding the migration
+    /// lock (or ready to take it in each transaction).
+    fn open_session(
+        url: &DatabaseUrl,
+        options: &PoolOptions,
+        lock_timeout: Duration,
+        notice: WaitNotice<'_>,
+    ) -> Result<Session<Self>>;
+    /// The first work of every transaction of a session: takes the lock when it is held per
+    /// transaction. Returns the time waited for it.
+    fn begin_transaction(&mut self, lock: &Self::Lock, notice: WaitNotice<'_>) -> Result<Duration>;
+    /// Whether the lock is taken per transaction, so that each step must check again, in its
+    /// transaction, that it still has work to do.
+    fn lock_per_transaction(lock: &Self::Lock) -> bool;
+    /// Releases the lock (at the end of a session).
+    fn release(&mut self, lock: &mut Self::Lock);
+    /// Whether diesel's table records `version` (inside a step's transaction).
+    fn is_recorded(&mut self, version: &str) -> diesel::QueryResult<bool>;
     /// Whether each bookkeeping table exists (diesel's, side table).
     fn bookkeeping_tables(&mut self) -> diesel::QueryResult<(bool, bool)>;
     /// The catalog, for `verify`.
@@ -136,6 +143,28 @@ where
     Ok(state)
 }
 
+#[derive(QueryableByName)]
+struct RecordedRow {
+    #[diesel(sql_type = Bool)]
+    recorded: bool,
+}
+
+fn is_recorded_impl<C>(conn: &mut C, version: &str) -> diesel::QueryResult<bool>
+where
+    C: Connection,
+    RecordedRow: QueryableByName<C::Backend>,
+    diesel::query_builder::SqlQuery: diesel::query_dsl::LoadQuery<'static, C, RecordedRow>,
+{
+    use diesel::RunQueryDsl;
+    // Versions are digits (checked when the set is read), so the literal is safe to inline.
+    let sql = format!(
+        "SELECT EXISTS (SELECT 1 FROM __diesel_schema_migrations WHERE version = {}) AS recorded",
+        crate::bookkeeping::literal(version)
+    );
+    let row: RecordedRow = diesel::sql_query(sql).get_result(conn)?;
+    Ok(row.recorded)
+}
+
 fn load_tables<C>(conn: &mut C, sql: &str) -> diesel::QueryResult<(bool, bool)>
 where
     C: Connection,
@@ -152,21 +181,46 @@ impl Driver for diesel::PgConnection {
     const BACKEND: Backend = Backend::Postgres;
     const RESET_SESSION: &'static str = crate::bookkeeping::reset_session(Backend::Postgres);
     const SPLIT_NON_TRANSACTIONAL: bool = true;
-    // now() is the start of the transaction, clock_timestamp() the current time.
+    // statement_timestamp() is when the batch arrived, clock_timestamp() the current time;
+    // not now(), the start of the transaction, which can be a lock wait earlier.
     const ELAPSED_MS_SQL: Option<&'static str> =
-        Some("(EXTRACT(EPOCH FROM clock_timestamp() - now()) * 1000)::bigint");
+        Some("(EXTRACT(EPOCH FROM clock_timestamp() - statement_timestamp()) * 1000)::bigint");
     type Lock = crate::lock::PgLock;
 
-    fn pool(url: &DatabaseUrl, options: &PoolOptions) -> Result<Pool<ConnectionManager<Self>>> {
-        crate::pool::pg_pool(url, options)
+    fn connect(url: &DatabaseUrl, _options: &PoolOptions) -> Result<Self> {
+        crate::pool::connect_pg(url)
     }
 
     fn open_existing(url: &DatabaseUrl, _options: &PoolOptions) -> Result<Option<Self>> {
         crate::pool::connect_pg(url).map(Some)
     }
 
-    fn lock(url: &DatabaseUrl, timeout: Duration, notice: WaitNotice<'_>) -> Result<Self::Lock> {
-        crate::lock::PgLock::acquire(url, timeout, notice)
+    fn open_session(
+        url: &DatabaseUrl,
+        options: &PoolOptions,
+        lock_timeout: Duration,
+        notice: WaitNotice<'_>,
+    ) -> Result<Session<Self>> {
+        let (mut conn, link) = crate::pool::connect_for_migrations(url, options.pooler)?;
+        let mut lock = crate::lock::PgLock::new(&mut conn, link, lock_timeout)?;
+        let waited = lock.acquire_session(&mut conn, notice)?;
+        Ok(Session::new(conn, lock, waited, Some(link)))
+    }
+
+    fn begin_transaction(&mut self, lock: &Self::Lock, notice: WaitNotice<'_>) -> Result<Duration> {
+        lock.begin_transaction(self, notice)
+    }
+
+    fn lock_per_transaction(lock: &Self::Lock) -> bool {
+        lock.per_transaction()
+    }
+
+    fn release(&mut self, lock: &mut Self::Lock) {
+        lock.release(self);
+    }
+
+    fn is_recorded(&mut self, version: &str) -> diesel::QueryResult<bool> {
+        is_recorded_impl(self, version)
     }
 
     fn bookkeeping_tables(&mut self) -> diesel::QueryResult<(bool, bool)> {
@@ -195,8 +249,8 @@ impl Driver for diesel::SqliteConnection {
     const ELAPSED_MS_SQL: Option<&'static str> = None;
     type Lock = crate::lock::FileLock;
 
-    fn pool(url: &DatabaseUrl, options: &PoolOptions) -> Result<Pool<ConnectionManager<Self>>> {
-        crate::pool::sqlite_pool(url, options)
+    fn connect(url: &DatabaseUrl, options: &PoolOptions) -> Result<Self> {
+        crate::pool::connect_sqlite(url, options)
     }
 
     fn open_existing(url: &DatabaseUrl, options: &PoolOptions) -> Result<Option<Self>> {
@@ -206,10 +260,37 @@ impl Driver for diesel::SqliteConnection {
         }
     }
 
-    fn lock(url: &DatabaseUrl, timeout: Duration, notice: WaitNotice<'_>) -> Result<Self::Lock> {
+    fn open_session(
+        url: &DatabaseUrl,
+        options: &PoolOptions,
+        lock_timeout: Duration,
+        notice: WaitNotice<'_>,
+    ) -> Result<Session<Self>> {
         // Refused before the lock file is created: mode=ro, or mode=rw without the file.
         let path = url.writable_sqlite_path()?;
-        crate::lock::FileLock::acquire(path, timeout, notice)
+        // The lock first: the database file is created only by the one who holds it.
+        let (lock, waited) = crate::lock::FileLock::acquire(path, lock_timeout, notice)?;
+        let conn = crate::pool::connect_sqlite(url, options)?;
+        Ok(Session::new(conn, lock, waited, None))
+    }
+
+    fn begin_transaction(
+        &mut self,
+        _lock: &Self::Lock,
+        _notice: WaitNotice<'_>,
+    ) -> Result<Duration> {
+        Ok(Duration::ZERO)
+    }
+
+    fn lock_per_transaction(_lock: &Self::Lock) -> bool {
+        false
+    }
+
+    // The file lock's own `Drop` unlocks it.
+    fn release(&mut self, _lock: &mut Self::Lock) {}
+
+    fn is_recorded(&mut self, version: &str) -> diesel::QueryResult<bool> {
+        is_recorded_impl(self, version)
     }
 
     fn bookkeeping_tables(&mut self) -> diesel::QueryResult<(bool, bool)> {

@@ -42,7 +42,11 @@ pub enum Error {
         reason: String,
     },
     /// A connection could not be made.
-    #[error("cannot connect to {url}: {}; check that the server runs and the URL, user and password are right", distinct_lines(message))]
+    #[error(
+        "cannot connect to {url}: {}; {}",
+        distinct_lines(message),
+        connection_hint(message)
+    )]
     Connection {
         /// The URL, password redacted.
         url: String,
@@ -63,6 +67,16 @@ pub enum Error {
         /// The directory or file at fault.
         path: PathBuf,
         /// What is wrong and how to fix it.
+        problem: String,
+    },
+    /// A migration file holds a statement that haven-migrate refuses to run.
+    #[error("{}:{line}: refused before anything ran: {problem}", path.display())]
+    ForbiddenSql {
+        /// The file.
+        path: PathBuf,
+        /// The line where the statement starts (from 1).
+        line: usize,
+        /// What was found, why it is refused, and what to do.
         problem: String,
     },
     /// A revision argument names no migration.
@@ -148,6 +162,27 @@ pub enum Error {
     Backup(String),
 }
 
+/// The next step after a failed connection, from what failed: a message that comes from a
+/// pooler is not about the user's password.
+fn connection_hint(message: &str) -> &'static str {
+    let has = |needle: &str| message.contains(needle);
+    if has("unsupported startup parameter")
+        || has("no such database")
+        || has("no more connections allowed")
+        || has("server login has been failing")
+        || has("pgbouncer")
+    {
+        "the refusal comes from a connection pooler in front of the server (such as PgBouncer): \
+         check its configuration, and the parameters of the URL"
+    } else if has("password authentication failed") || has("no password supplied") {
+        "check the user and password in the URL"
+    } else if has("does not exist") {
+        "check the names in the URL (database, user), or create what is missing"
+    } else {
+        "check that the server runs, and the host and port of the URL"
+    }
+}
+
 fn candidates_hint(candidates: &[String]) -> String {
     if candidates.is_empty() {
         "; there are no migrations".to_owned()
@@ -180,6 +215,7 @@ impl Error {
             Error::UnsupportedScheme { .. }
             | Error::InvalidUrl { .. }
             | Error::MalformedMigrations { .. }
+            | Error::ForbiddenSql { .. }
             | Error::UnknownRevision { .. }
             | Error::AmbiguousRevision { .. }
             | Error::BadInput(_) => ErrorClass::BadInput,
@@ -195,6 +231,7 @@ impl Error {
             Error::InvalidUrl { .. } => "invalid_url",
             Error::Connection { .. } | Error::SqliteOpen { .. } => "connection",
             Error::MalformedMigrations { .. } => "malformed_migrations",
+            Error::ForbiddenSql { .. } => "forbidden_sql",
             Error::UnknownRevision { .. } => "unknown_revision",
             Error::AmbiguousRevision { .. } => "ambiguous_revision",
             Error::BadInput(_) => "bad_input",

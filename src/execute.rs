@@ -1,20 +1,22 @@
-//! Where SQL is executed: runs a [`Plan`] on a connection through diesel's
-//! `MigrationHarness`, so diesel's own bookkeeping row is written exactly as the diesel CLI
-//! writes it, in the same transaction as the migration when it is transactional.
+//! Where SQL is executed: runs a [`Plan`] on the working [`Session`] of a write command.
+//!
+//! A transactional step is one transaction: the lock (behind a transaction pooler), a check
+//! that the step still has work to do (idem), the migration's SQL, the session reset, and
+//! both bookkeeping rows (diesel's `__diesel_schema_migrations`, written exactly as the
+//! diesel CLI writes it, and the side table's). A non-transactional step writes its dirty
+//! marker first, sends its statements one by one, then records itself and clears the marker
+//! in one transaction. The `--sql` script (`script`) prints the same statements in the same
+//! order.
 
-use std::cell::Cell;
 use std::fmt;
 use std::time::{Duration, Instant};
-
-use diesel::backend::Backend as DieselBackend;
-use diesel::connection::BoxableConnection;
-use diesel::migration::{self, MigrationMetadata, MigrationName, MigrationVersion};
 
 use crate::bookkeeping::{self, Elapsed, StepSql};
 use crate::driver::Driver;
 use crate::error::{Error, Result};
 use crate::migrations::{split, Migration, MigrationSet};
 use crate::plan::{Action, Plan, Step};
+use crate::session::Session;
 
 /// What happened in one step.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -25,12 +27,19 @@ pub struct StepReport {
     pub version: String,
     /// The migration's name (empty for an unknown version).
     pub name: String,
-    /// Wall time of the whole step.
+    /// Wall time of the whole step, the lock wait included.
     #[serde(serialize_with = "millis")]
     pub duration: Duration,
     /// Time spent running the migration's own SQL.
     #[serde(serialize_with = "millis")]
     pub sql_time: Duration,
+    /// Time spent waiting for the migration lock in the step's transaction (behind a
+    /// transaction pooler).
+    #[serde(serialize_with = "millis")]
+    pub lock_wait: Duration,
+    /// Nothing was done: another deploy did this step first (behind a transaction pooler,
+    /// where the lock is taken per transaction).
+    pub skipped: bool,
 }
 
 fn millis<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok, S::Error> {
@@ -39,6 +48,8 @@ fn millis<S: serde::Serializer>(d: &Duration, s: S) -> std::result::Result<S::Ok
 
 /// Receives progress events; the library itself never prints.
 pub trait Observer {
+    /// The migration lock is held by someone else (`holder`); waiting for it.
+    fn waiting_for_lock(&mut self, _holder: &str) {}
     /// A step is about to run (`index` of `total`, from 0).
     fn step_started(
         &mut self,
@@ -60,146 +71,204 @@ impl Observer for Silent {}
 /// Options of execution.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ExecOptions {
-    /// Run the whole plan in one transaction (PostgreSQL; every step must be transactional).
+    /// Run the whole plan in one transaction (every step must be transactional).
     pub single_transaction: bool,
 }
 
 /// Executes `plan`; stops at the first failure, leaving earlier steps applied.
 pub fn execute<D: Driver>(
-    conn: &mut D,
+    session: &mut Session<D>,
     set: &MigrationSet,
     plan: &Plan,
     options: ExecOptions,
     observer: &mut dyn Observer,
 ) -> Result<Vec<StepReport>> {
     preflight(set, plan)?;
-    conn.batch_execute(&bookkeeping::setup_sql())
-        .map_err(|e| Error::query("cannot create the bookkeeping tables", e))?;
+    session.batch(
+        &bookkeeping::setup_sql(),
+        &mut |holder| observer.waiting_for_lock(holder),
+        "cannot create the bookkeeping tables",
+    )?;
+    let recheck = session.lock_per_transaction();
+    let (conn, lock, waited) = session.parts();
+    let mut run = Run {
+        set,
+        lock,
+        waited,
+        recheck,
+        enclosed: options.single_transaction,
+        observer,
+    };
     if options.single_transaction {
-        return conn.transaction(|conn| run_steps(conn, set, plan, observer));
+        return conn.transaction(|conn| {
+            run.begin(conn)?;
+            run.steps(conn, plan)
+        });
     }
-    run_steps(conn, set, plan, observer)
+    run.steps(conn, plan)
 }
 
-/// Reads every file the plan needs before anything runs, so a missing `down.sql` or an
-/// unreadable file stops the command with nothing changed, not half-way through.
-fn preflight(set: &MigrationSet, plan: &Plan) -> Result<()> {
+/// Reads every file the plan needs before anything runs, so a missing `down.sql`, an
+/// unreadable file or a refused statement (see `migrations::forbidden`) stops the command
+/// with nothing changed, not half-way through.
+pub(crate) fn preflight(set: &MigrationSet, plan: &Plan) -> Result<()> {
     for step in &plan.steps {
         let Some(m) = step.index.map(|i| &set.migrations()[i]) else {
             continue;
         };
         match step.action {
-            Action::Revert => m.down_sql().map(drop)?,
+            Action::Apply => m.runnable_sql(true).map(drop)?,
+            Action::Revert => m.runnable_sql(false).map(drop)?,
             _ => m.up_sql().map(drop)?,
         }
     }
     Ok(())
 }
 
-fn run_steps<D: Driver>(
-    conn: &mut D,
-    set: &MigrationSet,
-    plan: &Plan,
-    observer: &mut dyn Observer,
-) -> Result<Vec<StepReport>> {
-    let total = plan.steps.len();
-    let mut reports = Vec::with_capacity(total);
-    for (index, step) in plan.steps.iter().enumerate() {
-        let migration = step.index.map(|i| &set.migrations()[i]);
-        observer.step_started(step, migration, index, total);
-        let started = Instant::now();
-        let sql_time = run_step(conn, step, migration)?;
-        let report = StepReport {
-            action: step.action,
-            version: step.version.clone(),
-            name: migration.map(|m| m.name().to_owned()).unwrap_or_default(),
-            duration: started.elapsed(),
-            sql_time,
-        };
-        observer.step_finished(&report);
-        reports.push(report);
-    }
-    Ok(reports)
+/// The execution of one plan on one connection.
+struct Run<'a, D: Driver> {
+    set: &'a MigrationSet,
+    lock: &'a D::Lock,
+    /// The session's total lock wait.
+    waited: &'a mut Duration,
+    /// The lock is taken per transaction: each step checks, under it, that it still has
+    /// work to do, since another deploy may have done it since the state was read.
+    recheck: bool,
+    /// One transaction encloses every step (`--single-transaction`, `stamp`), and took the
+    /// lock already.
+    enclosed: bool,
+    observer: &'a mut dyn Observer,
 }
 
-fn run_step<D: Driver>(
-    conn: &mut D,
-    step: &Step,
-    migration: Option<&Migration>,
-) -> Result<Duration> {
-    match (step.action, migration) {
-        (Action::Apply, Some(m)) => apply(conn, m),
-        (Action::Revert, Some(m)) => revert(conn, m),
-        (Action::Record, Some(m)) | (Action::Rehash, Some(m)) => {
-            let mut sql = bookkeeping::record_sql(m, &m.checksum()?);
-            if step.action == Action::Rehash {
-                sql.remove(0);
-            }
-            batch(conn, &sql, &step.version)
+/// What one step did.
+#[derive(Debug, Clone, Copy, Default)]
+struct Done {
+    sql_time: Duration,
+    lock_wait: Duration,
+    skipped: bool,
+}
+
+impl<D: Driver> Run<'_, D> {
+    /// The start of a transaction: the lock, where it is taken per transaction.
+    fn begin(&mut self, conn: &mut D) -> Result<Duration> {
+        let observer = &mut *self.observer;
+        let waited = conn.begin_transaction(self.lock, &mut |h| observer.waiting_for_lock(h))?;
+        *self.waited += waited;
+        Ok(waited)
+    }
+
+    fn steps(&mut self, conn: &mut D, plan: &Plan) -> Result<Vec<StepReport>> {
+        let total = plan.steps.len();
+        let mut reports = Vec::with_capacity(total);
+        for (index, step) in plan.steps.iter().enumerate() {
+            let migration = step.index.map(|i| &self.set.migrations()[i]);
+            self.observer.step_started(step, migration, index, total);
+            let started = Instant::now();
+            let done = self.step(conn, step, migration)?;
+            let report = StepReport {
+                action: step.action,
+                version: step.version.clone(),
+                name: migration.map(|m| m.name().to_owned()).unwrap_or_default(),
+                duration: started.elapsed(),
+                sql_time: done.sql_time,
+                lock_wait: done.lock_wait,
+                skipped: done.skipped,
+            };
+            self.observer.step_finished(&report);
+            reports.push(report);
         }
-        (Action::Unrecord, _) => batch(
-            conn,
-            &bookkeeping::unrecord_sql(&step.version),
-            &step.version,
-        ),
-        (_, None) => Err(Error::BadInput(format!(
-            "version {} is not in the migration set, so it cannot be applied or reverted",
-            step.version
-        ))),
+        Ok(reports)
+    }
+
+    fn step(&mut self, conn: &mut D, step: &Step, migration: Option<&Migration>) -> Result<Done> {
+        match (step.action, migration) {
+            (Action::Apply, Some(m)) => self.migrate(conn, m, Direction::Up),
+            (Action::Revert, Some(m)) => self.migrate(conn, m, Direction::Down),
+            (Action::Record, Some(m)) | (Action::Rehash, Some(m)) => {
+                let mut sql = bookkeeping::record_sql(m, &m.checksum()?);
+                if step.action == Action::Rehash {
+                    sql.remove(0);
+                }
+                self.bookkeeping(conn, &sql, &step.version)
+            }
+            (Action::Unrecord, _) => {
+                let sql = bookkeeping::unrecord_sql(&step.version);
+                self.bookkeeping(conn, &sql, &step.version)
+            }
+            (_, None) => Err(Error::BadInput(format!(
+                "version {} is not in the migration set, so it cannot be applied or reverted",
+                step.version
+            ))),
+        }
+    }
+
+    /// Stamp's bookkeeping: always inside stamp's one transaction.
+    fn bookkeeping(&mut self, conn: &mut D, statements: &[String], version: &str) -> Result<Done> {
+        conn.batch_execute(&statements.join("\n"))
+            .map_err(|e| Error::query(format!("cannot update the bookkeeping of {version}"), e))?;
+        Ok(Done::default())
+    }
+
+    fn migrate(&mut self, conn: &mut D, m: &Migration, direction: Direction) -> Result<Done> {
+        let step = StepWork::new::<D>(m, direction)?;
+        if m.run_in_transaction() {
+            self.transactional(conn, &step)
+        } else {
+            non_transactional(conn, &step)
+        }
+    }
+
+    fn transactional(&mut self, conn: &mut D, step: &StepWork<'_>) -> Result<Done> {
+        conn.transaction(|conn| {
+            let lock_wait = if self.enclosed {
+                Duration::ZERO
+            } else {
+                self.begin(conn)?
+            };
+            if self.recheck && !step.still_to_do(conn)? {
+                return Ok(Done {
+                    lock_wait,
+                    skipped: true,
+                    ..Done::default()
+                });
+            }
+            let sql_time = step.run_in_transaction(conn)?;
+            Ok(Done {
+                sql_time,
+                lock_wait,
+                skipped: false,
+            })
+        })
     }
 }
 
-fn batch<D: Driver>(conn: &mut D, statements: &[String], version: &str) -> Result<Duration> {
-    conn.batch_execute(&statements.join("\n"))
-        .map_err(|e| Error::query(format!("cannot update the bookkeeping of {version}"), e))?;
-    Ok(Duration::ZERO)
-}
-
-fn apply<D: Driver>(conn: &mut D, m: &Migration) -> Result<Duration> {
-    let checksum = m.checksum()?;
-    let sql = bookkeeping::apply_sql(m, &checksum, Elapsed::Unknown);
-    run_outside(conn, m, &sql.before, "applying")?;
-    let step = HarnessStep::new::<D>(m, Direction::Up, checksum.clone())?;
-    conn.run_migration(&step)
-        .map_err(|e| failed(m, "applying", &*e))?;
-    let elapsed = step.sql_time.get();
-    let after = bookkeeping::apply_sql(m, &checksum, Elapsed::Millis(elapsed.as_millis())).after;
-    run_outside(conn, m, &after, "applying")?;
-    Ok(elapsed)
-}
-
-fn revert<D: Driver>(conn: &mut D, m: &Migration) -> Result<Duration> {
-    let checksum = m.checksum()?;
-    let sql = bookkeeping::revert_sql(m, &checksum);
-    run_outside(conn, m, &sql.before, "reverting")?;
-    let step = HarnessStep::new::<D>(m, Direction::Down, checksum)?;
-    conn.revert_migration(&step)
-        .map_err(|e| failed(m, "reverting", &*e))?;
-    run_outside(conn, m, &sql.after, "reverting")?;
-    Ok(step.sql_time.get())
-}
-
-fn run_outside<D: Driver>(
-    conn: &mut D,
-    m: &Migration,
-    statements: &[String],
-    action: &'static str,
-) -> Result<()> {
-    if statements.is_empty() {
-        return Ok(());
+/// A non-transactional step: the dirty marker, the statements one by one, then the record
+/// and the cleared marker together, so that a crash anywhere in between leaves the marker.
+fn non_transactional<D: Driver>(conn: &mut D, step: &StepWork<'_>) -> Result<Done> {
+    let sql = step.bookkeeping(Elapsed::Unknown);
+    step.run_batch(conn, &sql.before.join("\n"))?;
+    let started = Instant::now();
+    let body = step.body()?;
+    if D::SPLIT_NON_TRANSACTIONAL {
+        for statement in split::split_statements(body) {
+            step.run_batch(conn, statement)?;
+        }
+    } else if !split::is_effectively_empty(body) {
+        step.run_batch(conn, body)?;
     }
-    conn.batch_execute(&statements.join("\n"))
-        .map_err(|e| failed(m, action, &e))
-}
-
-fn failed(m: &Migration, action: &'static str, err: &dyn fmt::Display) -> Error {
-    Error::MigrationFailed {
-        version: m.version().to_owned(),
-        name: m.name().to_owned(),
-        action,
-        message: err.to_string(),
-        transactional: m.run_in_transaction(),
-    }
+    let sql_time = started.elapsed();
+    let sql = step.bookkeeping(Elapsed::Millis(sql_time.as_millis()));
+    let after = format!(
+        "{}\n{}\n{}",
+        D::RESET_SESSION,
+        sql.diesel_row,
+        sql.after.join("\n")
+    );
+    conn.transaction(|conn| step.run_batch(conn, &after))?;
+    Ok(Done {
+        sql_time,
+        ..Done::default()
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -208,153 +277,114 @@ enum Direction {
     Down,
 }
 
-/// A migration as diesel's harness sees it, carrying the SQL and the bookkeeping to run
-/// inside the harness's transaction.
-struct HarnessStep<'a> {
+/// One migration to apply or revert, with what its SQL and bookkeeping need.
+struct StepWork<'a> {
     migration: &'a Migration,
     direction: Direction,
     checksum: String,
-    name: StepName,
-    split: bool,
     reset: &'static str,
-    /// Set when the body and its bookkeeping go in one batch: the database's expression
-    /// for the milliseconds since the transaction began.
+    /// The database's expression for the milliseconds the current batch has taken, when
+    /// the body and its bookkeeping go in one batch.
     merged: Option<&'static str>,
-    sql_time: Cell<Duration>,
 }
 
-impl<'a> HarnessStep<'a> {
-    fn new<D: Driver>(
-        migration: &'a Migration,
-        direction: Direction,
-        checksum: String,
-    ) -> Result<Self> {
-        // Read the file before the transaction starts, so an I/O error is not a SQL error.
+impl<'a> StepWork<'a> {
+    fn new<D: Driver>(migration: &'a Migration, direction: Direction) -> Result<Self> {
+        // Read the file before any transaction starts, so an I/O error is not a SQL error.
         match direction {
             Direction::Up => migration.up_sql()?,
             Direction::Down => migration.down_sql()?,
         };
-        Ok(HarnessStep {
+        Ok(StepWork {
             migration,
             direction,
-            checksum,
-            name: StepName {
-                version: migration.version().to_owned(),
-                dir_name: migration.dir_name().to_owned(),
-            },
-            split: D::SPLIT_NON_TRANSACTIONAL && !migration.run_in_transaction(),
+            checksum: migration.checksum()?,
             reset: D::RESET_SESSION,
-            merged: D::ELAPSED_MS_SQL.filter(|_| migration.run_in_transaction()),
-            sql_time: Cell::new(Duration::ZERO),
+            merged: D::ELAPSED_MS_SQL,
         })
     }
 
-    fn body(&self) -> migration::Result<&str> {
-        Ok(match self.direction {
-            Direction::Up => self.migration.up_sql()?,
-            Direction::Down => self.migration.down_sql()?,
-        })
-    }
-
-    fn run_body(&self, exec: Exec<'_>) -> migration::Result<()> {
-        let sql = self.body()?;
-        let started = Instant::now();
-        if self.split {
-            for statement in split::split_statements(sql) {
-                exec(statement)?;
-            }
-        } else if !split::is_effectively_empty(sql) {
-            exec(sql)?;
+    fn body(&self) -> Result<&'a str> {
+        match self.direction {
+            Direction::Up => self.migration.up_sql(),
+            Direction::Down => self.migration.down_sql(),
         }
-        self.sql_time.set(started.elapsed());
-        Ok(())
     }
 
-    /// The body, the session reset and the side-table row in one batch, for transactional
-    /// migrations where the driver allows it: one round trip fewer per migration, a few
-    /// percent of a small one. The database measures the row's duration itself, since
-    /// the tool cannot know it before sending the batch.
-    fn run_merged(&self, exec: Exec<'_>) -> migration::Result<()> {
-        let batch = format!("{}{}", crate::script::terminated(self.body()?), self.tail());
-        let started = Instant::now();
-        exec(&batch)?;
-        self.sql_time.set(started.elapsed());
-        Ok(())
+    fn action(&self) -> &'static str {
+        match self.direction {
+            Direction::Up => "applying",
+            Direction::Down => "reverting",
+        }
     }
 
-    fn inside_sql(&self) -> StepSql {
-        let elapsed = match self.merged {
-            Some(expr) => Elapsed::Sql(expr),
-            None => Elapsed::Millis(self.sql_time.get().as_millis()),
-        };
+    fn bookkeeping(&self, elapsed: Elapsed<'_>) -> StepSql {
         match self.direction {
             Direction::Up => bookkeeping::apply_sql(self.migration, &self.checksum, elapsed),
             Direction::Down => bookkeeping::revert_sql(self.migration, &self.checksum),
         }
     }
 
-    /// The session reset, then the side-table row of the transaction.
-    fn tail(&self) -> String {
-        format!("{}\n{}", self.reset, self.inside_sql().inside.join("\n"))
+    /// Whether the step still has work: its version is still pending (apply) or still
+    /// applied (revert). Read inside the step's transaction, under the lock.
+    fn still_to_do<D: Driver>(&self, conn: &mut D) -> Result<bool> {
+        let recorded = conn
+            .is_recorded(self.migration.version())
+            .map_err(|e| self.failed(&e))?;
+        Ok(recorded == (self.direction == Direction::Down))
     }
 
-    fn finish(&self, exec: Exec<'_>) -> migration::Result<()> {
-        // Reset first: the side-table row must go where the bookkeeping tables are, not
-        // into a schema that the migration's own `SET search_path` chose.
-        let tail = self.tail();
-        if !tail.trim().is_empty() {
-            exec(&tail)?;
+    /// The body, the session reset and both bookkeeping rows, in the open transaction;
+    /// returns the time the body took.
+    fn run_in_transaction<D: Driver>(&self, conn: &mut D) -> Result<Duration> {
+        let body = self.body()?;
+        let started = Instant::now();
+        if let Some(elapsed) = self.merged {
+            // One round trip: the database measures the body's duration itself, since the
+            // tool cannot know it before sending the batch.
+            let batch = format!(
+                "{}{}",
+                crate::script::terminated(body),
+                self.tail(Elapsed::Sql(elapsed))
+            );
+            self.run_batch(conn, &batch)?;
+            return Ok(started.elapsed());
         }
-        Ok(())
-    }
-}
-
-/// `batch_execute` of the harness's connection, as a closure.
-type Exec<'a> = &'a mut dyn FnMut(&str) -> diesel::QueryResult<()>;
-
-impl<DB: DieselBackend> migration::Migration<DB> for HarnessStep<'_> {
-    fn run(&self, conn: &mut dyn BoxableConnection<DB>) -> migration::Result<()> {
-        let mut exec = |sql: &str| conn.batch_execute(sql);
-        if self.merged.is_some() {
-            return self.run_merged(&mut exec);
+        if !split::is_effectively_empty(body) {
+            self.run_batch(conn, body)?;
         }
-        self.run_body(&mut exec)?;
-        self.finish(&mut exec)
+        let sql_time = started.elapsed();
+        self.run_batch(conn, &self.tail(Elapsed::Millis(sql_time.as_millis())))?;
+        Ok(sql_time)
     }
 
-    fn revert(&self, conn: &mut dyn BoxableConnection<DB>) -> migration::Result<()> {
-        self.run(conn)
+    /// The session reset first (the rows must go where the bookkeeping tables are, not
+    /// into a schema that the migration's `SET search_path` chose), then the rows.
+    fn tail(&self, elapsed: Elapsed<'_>) -> String {
+        let sql = self.bookkeeping(elapsed);
+        format!(
+            "{}\n{}\n{}",
+            self.reset,
+            sql.inside.join("\n"),
+            sql.diesel_row
+        )
     }
 
-    fn metadata(&self) -> &dyn MigrationMetadata {
-        self
+    fn run_batch<D: Driver>(&self, conn: &mut D, sql: &str) -> Result<()> {
+        if sql.trim().is_empty() {
+            return Ok(());
+        }
+        conn.batch_execute(sql).map_err(|e| self.failed(&e))
     }
 
-    fn name(&self) -> &dyn MigrationName {
-        &self.name
-    }
-}
-
-impl MigrationMetadata for HarnessStep<'_> {
-    fn run_in_transaction(&self) -> bool {
-        self.migration.run_in_transaction()
-    }
-}
-
-#[derive(Debug)]
-struct StepName {
-    version: String,
-    dir_name: String,
-}
-
-impl MigrationName for StepName {
-    fn version(&self) -> MigrationVersion<'_> {
-        MigrationVersion::from(self.version.as_str())
-    }
-}
-
-impl fmt::Display for StepName {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.dir_name)
+    fn failed(&self, err: &dyn fmt::Display) -> Error {
+        let m = self.migration;
+        Error::MigrationFailed {
+            version: m.version().to_owned(),
+            name: m.name().to_owned(),
+            action: self.action(),
+            message: err.to_string(),
+            transactional: m.run_in_transaction(),
+        }
     }
 }

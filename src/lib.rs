@@ -11,7 +11,8 @@
 //! - [`plan`]: where the plan is computed (targets, revisions, steps).
 //! - [`execute`]: where SQL is executed; [`script`]: the same plan rendered as SQL.
 //! - [`bookkeeping`]: the SQL of diesel's table and of the side table `__haven_migrations`.
-//! - [`lock`]: the migration lock; [`verify`]: up/down/up reversibility checks.
+//! - [`lock`]: the migration lock; [`session`]: the one connection of a write command,
+//!   which holds it; [`verify`]: up/down/up reversibility checks.
 //! - [`migrate`]: the commands as library calls ([`migrate::run_pending_migrations`] for
 //!   services); [`backup`]: `pg_dump` before an upgrade.
 //! - [`catalog`]: snapshots of a database's catalog, to compare schemas.
@@ -37,6 +38,7 @@ pub mod pool;
 #[allow(missing_docs)]
 pub mod schema;
 pub mod script;
+pub mod session;
 pub mod state;
 pub mod verify;
 

@@ -1,11 +1,18 @@
 //! The migration lock, so that concurrent deploys run one after the other.
 //!
-//! - PostgreSQL: a session advisory lock on a dedicated connection (never a pooled one, which
-//!   could keep it), keyed by a hash of the database name.
+//! - PostgreSQL: an advisory lock keyed by a hash of the database name, held by the very
+//!   session that runs the migrations. A killed client's server backend can run on, and
+//!   still commit; since it holds the lock, the next deploy waits for it instead of reading
+//!   a state that is about to change. On a direct (or session-pooled) connection it is a
+//!   session lock, which survives COMMIT, ROLLBACK and `RESET ALL`. Behind a pooler that
+//!   hands each transaction to any server connection, a session lock would stay on one of
+//!   them, so the lock is taken as the first statement of every transaction instead
+//!   (`pg_try_advisory_xact_lock`), and released by its COMMIT or ROLLBACK.
 //! - SQLite: an exclusive OS lock on `<db>.lock` beside the database, holding the pid.
 //!
-//! Both are released by `Drop`, on every path, and by the server or the OS when the process
-//! dies. The wait is bounded; a timeout names the holder.
+//! Both are released on every path (by `Drop`, by the end of a transaction), and by the
+//! server or the OS when the process dies. One wait loop serves every kind: bounded by the
+//! timeout, with a notice while waiting and the holder named on timeout.
 
 use std::time::{Duration, Instant};
 
@@ -13,15 +20,6 @@ use crate::error::{Error, Result};
 
 /// Called with a description of the holder when the lock is busy, once per wait.
 pub type WaitNotice<'a> = &'a mut dyn FnMut(&str);
-
-/// When a wait of `timeout` from now ends. A timeout too long for the clock (a caller's
-/// `Duration::MAX`) waits as long as the clock can count, instead of panicking.
-fn deadline_after(timeout: Duration) -> Instant {
-    let now = Instant::now();
-    now.checked_add(timeout)
-        .or_else(|| now.checked_add(Duration::from_secs(u64::from(u32::MAX))))
-        .unwrap_or(now)
-}
 
 /// Sleeps a little longer each time, up to a cap, without overshooting the deadline.
 fn backoff(attempt: u32, deadline: Instant) {
@@ -31,28 +29,70 @@ fn backoff(attempt: u32, deadline: Instant) {
     std::thread::sleep(step.min(left));
 }
 
+/// A lock being waited for: how to try it, who holds it, and what to call it.
+pub(crate) struct Attempt<'a> {
+    /// Tries to take the lock once.
+    pub try_lock: &'a mut dyn FnMut() -> Result<bool>,
+    /// Describes the holder ("pid N (...)"), when it can be found.
+    pub holder: &'a mut dyn FnMut() -> Option<String>,
+    /// The lock, for the timeout message.
+    pub name: &'a dyn Fn() -> String,
+}
+
+/// Waits until `attempt` takes the lock, at most `timeout`; returns how long it waited.
+pub(crate) fn wait_for(
+    attempt: Attempt<'_>,
+    timeout: Duration,
+    notice: WaitNotice<'_>,
+) -> Result<Duration> {
+    let started = Instant::now();
+    // A timeout too large to add to the clock is as good as none.
+    let deadline = started
+        .checked_add(timeout)
+        .unwrap_or_else(|| started + Duration::from_secs(100 * 365 * 24 * 3600));
+    let mut tries = 0u32;
+    loop {
+        if (attempt.try_lock)()? {
+            return Ok(started.elapsed());
+        }
+        let holder = (attempt.holder)();
+        if Instant::now() >= deadline {
+            return Err(Error::LockTimeout {
+                lock: (attempt.name)(),
+                holder,
+                seconds: timeout.as_secs(),
+            });
+        }
+        if tries == 0 {
+            notice(holder.as_deref().unwrap_or("another deploy"));
+        }
+        backoff(tries, deadline);
+        tries = tries.saturating_add(1);
+    }
+}
+
 #[cfg(feature = "postgres")]
 pub use pg::PgLock;
 #[cfg(feature = "postgres")]
 mod pg {
     use super::*;
-    use crate::db::DatabaseUrl;
-    use crate::pool::connect_pg;
-    use diesel::connection::SimpleConnection;
+    use crate::pool::{PgLink, CHECK_INTERVAL_MS};
     use diesel::sql_types::{BigInt, Bool, Integer, Nullable, Text};
     use diesel::{PgConnection, QueryableByName, RunQueryDsl};
     use sha2::{Digest, Sha256};
 
-    /// A held PostgreSQL advisory lock; dropping it unlocks and closes its connection.
+    /// The migration lock of one PostgreSQL database, as the working session holds it.
+    #[derive(Debug)]
     pub struct PgLock {
-        conn: PgConnection,
         key: i64,
-    }
-
-    impl std::fmt::Debug for PgLock {
-        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            write!(f, "PgLock({})", self.key)
-        }
+        database: String,
+        timeout: Duration,
+        /// Taken in each transaction (behind a transaction pooler), not for the session.
+        per_transaction: bool,
+        /// `client_connection_check_interval` is set in each transaction too.
+        check_interval_per_transaction: bool,
+        /// The session lock is held, and must be released.
+        held: bool,
     }
 
     #[derive(QueryableByName)]
@@ -83,53 +123,110 @@ mod pg {
         i64::from_be_bytes(bytes)
     }
 
-    impl PgLock {
-        /// Takes the lock, waiting at most `timeout`.
-        pub fn acquire(
-            url: &DatabaseUrl,
-            timeout: Duration,
-            notice: WaitNotice<'_>,
-        ) -> Result<Self> {
-            let mut conn = connect_pg(url)?;
-            let fail = |e: diesel::result::Error| Error::query("cannot take the migration lock", e);
-            conn.batch_execute(&format!(
-                "SET application_name = 'haven-migrate (pid {})'",
-                std::process::id()
-            ))
-            .map_err(fail)?;
-            let name = diesel::sql_query("SELECT current_database() AS name")
-                .get_result::<DbName>(&mut conn)
-                .map_err(fail)?
-                .name;
-            let key = key_for(&name);
-            let deadline = Instant::now() + timeout;
-            let mut attempt = 0u32;
-            loop {
-                if try_lock(&mut conn, key).map_err(fail)? {
-                    return Ok(PgLock { conn, key });
-                }
-                let holder = holder(&mut conn, key).unwrap_or(None);
-                if Instant::now() >= deadline {
-                    return Err(Error::LockTimeout {
-                        lock: format!("(PostgreSQL advisory lock {key} on database {name})"),
-                        holder,
-                        seconds: timeout.as_secs(),
-                    });
-                }
-                if attempt == 0 {
-                    notice(&holder.unwrap_or_else(|| "another session".into()));
-                }
-                backoff(attempt, deadline);
-                attempt = attempt.saturating_add(1);
-            }
-        }
+    fn fail(e: diesel::result::Error) -> Error {
+        Error::query("cannot take the migration lock", e)
     }
 
-    fn try_lock(conn: &mut PgConnection, key: i64) -> diesel::QueryResult<bool> {
-        Ok(diesel::sql_query("SELECT pg_try_advisory_lock($1) AS ok")
-            .bind::<BigInt, _>(key)
-            .get_result::<Flag>(conn)?
-            .ok)
+    impl PgLock {
+        /// The lock of the database `conn` is connected to; nothing is taken yet.
+        pub(crate) fn new(
+            conn: &mut PgConnection,
+            link: PgLink,
+            timeout: Duration,
+        ) -> Result<Self> {
+            let database = diesel::sql_query("SELECT current_database() AS name")
+                .get_result::<DbName>(conn)
+                .map_err(fail)?
+                .name;
+            Ok(PgLock {
+                key: key_for(&database),
+                database,
+                timeout,
+                per_transaction: link.transaction_pooled,
+                check_interval_per_transaction: link.check_interval_per_transaction,
+                held: false,
+            })
+        }
+
+        /// Whether the lock is taken in each transaction rather than held for the session.
+        pub(crate) fn per_transaction(&self) -> bool {
+            self.per_transaction
+        }
+
+        /// Takes the session lock (on a direct or session-pooled connection); returns the
+        /// time waited. Behind a transaction pooler, nothing is taken here.
+        pub(crate) fn acquire_session(
+            &mut self,
+            conn: &mut PgConnection,
+            notice: WaitNotice<'_>,
+        ) -> Result<Duration> {
+            if self.per_transaction {
+                return Ok(Duration::ZERO);
+            }
+            let waited = self.wait(conn, "SELECT pg_try_advisory_lock($1) AS ok", notice)?;
+            self.held = true;
+            Ok(waited)
+        }
+
+        /// The first work of each transaction of the session: behind a transaction pooler,
+        /// takes the lock for this transaction; where startup parameters could not set
+        /// it, sets `client_connection_check_interval` for this transaction.
+        pub(crate) fn begin_transaction(
+            &self,
+            conn: &mut PgConnection,
+            notice: WaitNotice<'_>,
+        ) -> Result<Duration> {
+            if self.check_interval_per_transaction {
+                diesel::sql_query(format!(
+                    "SELECT set_config('client_connection_check_interval', '{CHECK_INTERVAL_MS}', \
+                     true) IS NOT NULL AS ok"
+                ))
+                .get_result::<Flag>(conn)
+                .map_err(fail)?;
+            }
+            if !self.per_transaction {
+                return Ok(Duration::ZERO);
+            }
+            self.wait(conn, "SELECT pg_try_advisory_xact_lock($1) AS ok", notice)
+        }
+
+        fn wait(
+            &self,
+            conn: &mut PgConnection,
+            try_sql: &str,
+            notice: WaitNotice<'_>,
+        ) -> Result<Duration> {
+            let key = self.key;
+            // Both closures need the connection, one at a time.
+            let conn = std::cell::RefCell::new(conn);
+            let attempt = Attempt {
+                try_lock: &mut || {
+                    diesel::sql_query(try_sql)
+                        .bind::<BigInt, _>(key)
+                        .get_result::<Flag>(&mut **conn.borrow_mut())
+                        .map(|f| f.ok)
+                        .map_err(fail)
+                },
+                holder: &mut || holder(&mut conn.borrow_mut(), key).ok().flatten(),
+                name: &|| {
+                    format!(
+                        "(PostgreSQL advisory lock {key} on database {})",
+                        self.database
+                    )
+                },
+            };
+            wait_for(attempt, self.timeout, notice)
+        }
+
+        /// Releases the session lock. Closing the connection would release it too; this
+        /// makes it explicit, and immediate for a caller that keeps the connection.
+        pub(crate) fn release(&mut self, conn: &mut PgConnection) {
+            if std::mem::take(&mut self.held) {
+                let _ = diesel::sql_query("SELECT pg_advisory_unlock($1) AS ok")
+                    .bind::<BigInt, _>(self.key)
+                    .get_result::<Flag>(conn);
+            }
+        }
     }
 
     /// "pid N (application_name)" of the session holding the lock, if visible.
@@ -150,19 +247,10 @@ mod pg {
             _ => format!("pid {}", h.pid),
         }))
     }
-
-    impl Drop for PgLock {
-        fn drop(&mut self) {
-            // Closing the connection would release it too; unlocking first is explicit.
-            let _ = diesel::sql_query("SELECT pg_advisory_unlock($1) AS ok")
-                .bind::<BigInt, _>(self.key)
-                .get_result::<Flag>(&mut self.conn);
-        }
-    }
 }
 
 #[cfg(feature = "sqlite")]
-pub use file::FileLock;
+pub use file::{lock_path, FileLock};
 #[cfg(feature = "sqlite")]
 mod file {
     use super::*;
@@ -185,35 +273,28 @@ mod file {
     }
 
     impl FileLock {
-        /// Takes the lock on `<db>.lock`, waiting at most `timeout`.
-        pub fn acquire(db: &Path, timeout: Duration, notice: WaitNotice<'_>) -> Result<Self> {
+        /// Takes the lock on `<db>.lock`, waiting at most `timeout`; also returns the time
+        /// waited.
+        pub fn acquire(
+            db: &Path,
+            timeout: Duration,
+            notice: WaitNotice<'_>,
+        ) -> Result<(Self, Duration)> {
             let path = lock_path(db);
-            let mut file = open_lock_file(&path)?;
-            let deadline = deadline_after(timeout);
-            let mut attempt = 0u32;
-            loop {
-                match file.try_lock() {
-                    Ok(()) => {
-                        write_pid(&mut file).map_err(|e| Error::io("cannot write", &path, e))?;
-                        return Ok(FileLock { file, path });
-                    }
-                    Err(TryLockError::WouldBlock) => {}
-                    Err(TryLockError::Error(e)) => return Err(Error::io("cannot lock", &path, e)),
-                }
-                let holder = read_pid(&mut file).map(|pid| format!("pid {pid}"));
-                if Instant::now() >= deadline {
-                    return Err(Error::LockTimeout {
-                        lock: format!("(lock file {})", path.display()),
-                        holder,
-                        seconds: timeout.as_secs(),
-                    });
-                }
-                if attempt == 0 {
-                    notice(&holder.unwrap_or_else(|| "another process".into()));
-                }
-                backoff(attempt, deadline);
-                attempt = attempt.saturating_add(1);
-            }
+            let file = std::cell::RefCell::new(open_lock_file(&path)?);
+            let attempt = Attempt {
+                try_lock: &mut || match file.borrow().try_lock() {
+                    Ok(()) => Ok(true),
+                    Err(TryLockError::WouldBlock) => Ok(false),
+                    Err(TryLockError::Error(e)) => Err(Error::io("cannot lock", &path, e)),
+                },
+                holder: &mut || read_pid(&mut file.borrow_mut()).map(|pid| format!("pid {pid}")),
+                name: &|| format!("(lock file {})", path.display()),
+            };
+            let waited = wait_for(attempt, timeout, notice)?;
+            let mut file = file.into_inner();
+            write_pid(&mut file).map_err(|e| Error::io("cannot write", &path, e))?;
+            Ok((FileLock { file, path }, waited))
         }
 
         /// The lock file's path.

@@ -106,6 +106,13 @@ pub struct Outcome {
     pub reports: Vec<StepReport>,
     /// Warnings found before executing (errors would have stopped the command).
     pub problems: Vec<Problem>,
+    /// How long the command waited for the migration lock, in all.
+    pub lock_wait: Duration,
+    /// The lock was taken in each transaction (a transaction pooler is in front of the
+    /// server), rather than held by the session.
+    pub lock_per_transaction: bool,
+    /// The state the command left, read on its own connection before releasing the lock.
+    pub after: Status,
 }
 
 /// Options of `upgrade`.
@@ -131,20 +138,14 @@ pub fn upgrade(
     ctx: &Context,
     target: &Target,
     opts: &UpgradeOptions,
-    notice: &mut dyn FnMut(&str),
     observer: &mut dyn Observer,
 ) -> Result<Outcome> {
-    run_write(ctx, Write::Upgrade(target, opts), notice, observer)
+    run_write(ctx, Write::Upgrade(target, opts), observer)
 }
 
 /// Reverts applied migrations newer than `target`.
-pub fn downgrade(
-    ctx: &Context,
-    target: &Target,
-    notice: &mut dyn FnMut(&str),
-    observer: &mut dyn Observer,
-) -> Result<Outcome> {
-    run_write(ctx, Write::Downgrade(target), notice, observer)
+pub fn downgrade(ctx: &Context, target: &Target, observer: &mut dyn Observer) -> Result<Outcome> {
+    run_write(ctx, Write::Downgrade(target), observer)
 }
 
 /// Records the set "everything up to `target`" without running migration SQL.
@@ -152,18 +153,12 @@ pub fn stamp(
     ctx: &Context,
     target: &Target,
     rules: StampRules,
-    notice: &mut dyn FnMut(&str),
     observer: &mut dyn Observer,
 ) -> Result<Outcome> {
-    run_write(ctx, Write::Stamp(target, rules), notice, observer)
+    run_write(ctx, Write::Stamp(target, rules), observer)
 }
 
-fn run_write(
-    ctx: &Context,
-    write: Write<'_>,
-    notice: &mut dyn FnMut(&str),
-    observer: &mut dyn Observer,
-) -> Result<Outcome> {
+fn run_write(ctx: &Context, write: Write<'_>, observer: &mut dyn Observer) -> Result<Outcome> {
     check_backend_options(ctx, &write)?;
     // A SQLite file that does not exist yet: a target that cannot apply is refused before
     // the lock file and the database file are created.
@@ -176,24 +171,23 @@ fn run_write(
     if let Target::Rev(rev) = target {
         plan::resolve_rev(&ctx.set, rev)?;
     }
-    with_driver!(ctx.url.backend(), D => run_write_with::<D>(ctx, &write, notice, observer))
+    with_driver!(ctx.url.backend(), D => run_write_with::<D>(ctx, &write, observer))
 }
 
 fn run_write_with<D: Driver>(
     ctx: &Context,
     write: &Write<'_>,
-    notice: &mut dyn FnMut(&str),
     observer: &mut dyn Observer,
 ) -> Result<Outcome> {
-    let _lock = D::lock(&ctx.url, ctx.lock_timeout, notice)?;
-    let pool = D::pool(&ctx.url, &ctx.pool)?;
-    let mut conn = pool.get().map_err(|e| Error::Connection {
-        url: ctx.url.redacted().to_owned(),
-        message: ctx.url.scrub(&e.to_string()),
+    let mut session = D::open_session(&ctx.url, &ctx.pool, ctx.lock_timeout, &mut |h| {
+        observer.waiting_for_lock(h)
     })?;
     // Read only now that the lock is held: a deploy that waited sees its predecessor's work.
-    let state = conn.read_state(true)?;
+    let state = session.read_state(&mut |h| observer.waiting_for_lock(h))?;
     let (plan, problems, exec) = prepare(ctx, write, &state)?;
+    if session.lock_per_transaction() {
+        refuse_unprotected(&ctx.set, &plan)?;
+    }
     if let Write::Upgrade(
         _,
         UpgradeOptions {
@@ -203,12 +197,40 @@ fn run_write_with<D: Driver>(
     {
         crate::backup::pg_dump(&ctx.url, file)?;
     }
-    let reports = execute::execute(&mut *conn, &ctx.set, &plan, exec, observer)?;
+    let reports = execute::execute(&mut session, &ctx.set, &plan, exec, observer)?;
+    let after = session.read_state(&mut |h| observer.waiting_for_lock(h))?;
     Ok(Outcome {
         plan,
         reports,
         problems,
+        lock_wait: session.lock_wait(),
+        lock_per_transaction: session.lock_per_transaction(),
+        after: status_of(&ctx.set, after, CheckOptions { checksums: true })?,
     })
+}
+
+/// Behind a transaction pooler the lock lives only as long as each transaction, so a
+/// migration that runs outside one would run unprotected: refused before anything runs.
+fn refuse_unprotected(set: &MigrationSet, plan: &Plan) -> Result<()> {
+    let unprotected: Vec<String> = plan
+        .steps
+        .iter()
+        .filter_map(|s| s.index.map(|i| &set.migrations()[i]))
+        .filter(|m| !m.run_in_transaction())
+        .map(|m| format!("{} ({})", m.version(), m.name()))
+        .collect();
+    if unprotected.is_empty() {
+        return Ok(());
+    }
+    Err(Error::BadInput(format!(
+        "the connection goes through a pooler that may hand each transaction to another \
+         server connection (a transaction-pooling proxy, such as PgBouncer with pool_mode = \
+         transaction), where the migration lock lasts only as long as each transaction, so \
+         the non-transactional migration(s) {} cannot be protected from a concurrent deploy; \
+         nothing was run. Use a direct or session-pooled URL for this deploy; if the pooler \
+         pools sessions, say so with --pooler session",
+        unprotected.join(", ")
+    )))
 }
 
 /// Checks integrity and computes the plan of a write command.
@@ -335,6 +357,7 @@ pub fn upgrade_plan(
     let status = status(ctx, CheckOptions { checksums: true })?;
     let write = Write::Upgrade(target, opts);
     let (plan, _, _) = plan_checked(ctx, &write, &status.state, status.problems.clone())?;
+    execute::preflight(&ctx.set, &plan)?;
     Ok((plan, status))
 }
 
@@ -413,7 +436,6 @@ pub fn run_pending_migrations(url: &DatabaseUrl) -> Result<Vec<StepReport>> {
         &ctx,
         &Target::Head,
         &UpgradeOptions::default(),
-        &mut |_| {},
         &mut execute::Silent,
     )?;
     Ok(outcome.reports)

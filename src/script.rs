@@ -108,12 +108,8 @@ fn emit(
 fn read_files(set: &MigrationSet, plan: &Plan) -> Result<()> {
     let indexes: Vec<usize> = plan.steps.iter().filter_map(|s| s.index).collect();
     set.preload_checksums(&indexes)?;
-    for step in plan.steps.iter().filter(|s| s.action == Action::Revert) {
-        if let Some(i) = step.index {
-            set.migrations()[i].down_sql()?;
-        }
-    }
-    Ok(())
+    // The same refusals as a real run: a script must never do what the command would not.
+    crate::execute::preflight(set, plan)
 }
 
 /// About the length of the script: the bodies, and a kilobyte of bookkeeping per step.
@@ -180,6 +176,10 @@ fn render_migration(
         out.push_str("BEGIN;\n");
     }
     push_terminated(out, body);
+    if !m.run_in_transaction() {
+        // As in execution: the record and the cleared marker go together, or not at all.
+        out.push_str("BEGIN;\n");
+    }
     // As in execution: the migration's SETs must not reach the bookkeeping or the next one.
     let reset = bookkeeping::reset_session(backend);
     if !reset.is_empty() {
@@ -188,11 +188,8 @@ fn render_migration(
     }
     lines(out, &inside);
     lines(out, &[diesel_row]);
-    if m.run_in_transaction() {
-        out.push_str("COMMIT;\n");
-    }
     lines(out, &after);
-    out.push('\n');
+    out.push_str("COMMIT;\n\n");
     Ok(())
 }
 

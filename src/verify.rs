@@ -6,6 +6,7 @@
 //! is needed, and it is removed afterwards, whatever happens.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use crate::db::{Backend, DatabaseUrl};
 use crate::driver::Driver;
@@ -15,6 +16,7 @@ use crate::migrate::{with_driver, Context};
 use crate::migrations::MigrationSet;
 use crate::plan::{Action, Plan, Step};
 use crate::pool::PoolOptions;
+use crate::session::Session;
 
 /// The first migration whose round trip does not restore the catalog.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -50,24 +52,22 @@ fn check_all<D: Driver>(
     set: &MigrationSet,
     pool: &PoolOptions,
 ) -> Result<VerifyReport> {
-    let pool = D::pool(url, pool)?;
-    let mut conn = pool.get().map_err(|e| Error::Connection {
-        url: url.redacted().to_owned(),
-        message: url.scrub(&e.to_string()),
-    })?;
+    // The scratch database is the tool's own: nobody waits for its lock. It runs through
+    // the same session as a deploy, so that what is verified is what a deploy runs.
+    let mut session = D::open_session(url, pool, Duration::from_secs(60), &mut |_| {})?;
     let mut checked = Vec::new();
     for (index, m) in set.migrations().iter().enumerate() {
-        let before = snapshot(&mut *conn)?;
-        run(&mut *conn, set, Action::Apply, index)?;
-        let after_up = snapshot(&mut *conn)?;
-        run(&mut *conn, set, Action::Revert, index)?;
+        let before = snapshot(&mut session)?;
+        run(&mut session, set, Action::Apply, index)?;
+        let after_up = snapshot(&mut session)?;
+        run(&mut session, set, Action::Revert, index)?;
         let failure = |phase: &str, differences: Vec<String>| VerifyFailure {
             version: m.version().to_owned(),
             name: m.name().to_owned(),
             phase: phase.to_owned(),
             differences,
         };
-        let diff = before.differences(&snapshot(&mut *conn)?);
+        let diff = before.differences(&snapshot(&mut session)?);
         if !diff.is_empty() {
             let phase = "down.sql does not restore the state before up.sql";
             return Ok(VerifyReport {
@@ -75,8 +75,8 @@ fn check_all<D: Driver>(
                 failure: Some(failure(phase, diff)),
             });
         }
-        run(&mut *conn, set, Action::Apply, index)?;
-        let diff = after_up.differences(&snapshot(&mut *conn)?);
+        run(&mut session, set, Action::Apply, index)?;
+        let diff = after_up.differences(&snapshot(&mut session)?);
         if !diff.is_empty() {
             let phase = "up.sql after down.sql does not give the same state as the first time";
             return Ok(VerifyReport {
@@ -92,12 +92,19 @@ fn check_all<D: Driver>(
     })
 }
 
-fn snapshot<D: Driver>(conn: &mut D) -> Result<crate::catalog::CatalogSnapshot> {
-    conn.catalog()
+fn snapshot<D: Driver>(session: &mut Session<D>) -> Result<crate::catalog::CatalogSnapshot> {
+    session
+        .connection()
+        .catalog()
         .map_err(|e| Error::query("cannot read the catalog", e))
 }
 
-fn run<D: Driver>(conn: &mut D, set: &MigrationSet, action: Action, index: usize) -> Result<()> {
+fn run<D: Driver>(
+    session: &mut Session<D>,
+    set: &MigrationSet,
+    action: Action,
+    index: usize,
+) -> Result<()> {
     let version = set.migrations()[index].version().to_owned();
     let plan = Plan {
         steps: vec![Step {
@@ -106,7 +113,7 @@ fn run<D: Driver>(conn: &mut D, set: &MigrationSet, action: Action, index: usize
             index: Some(index),
         }],
     };
-    execute::execute(conn, set, &plan, ExecOptions::default(), &mut Silent).map(|_| ())
+    execute::execute(session, set, &plan, ExecOptions::default(), &mut Silent).map(|_| ())
 }
 
 /// A scratch database that is dropped (or deleted) when this guard goes.
@@ -177,6 +184,8 @@ impl Drop for Scratch {
         match &self.cleanup {
             Cleanup::File(path) => {
                 let _ = std::fs::remove_file(path);
+                #[cfg(feature = "sqlite")]
+                let _ = std::fs::remove_file(crate::lock::lock_path(path));
             }
             #[cfg(feature = "postgres")]
             Cleanup::PgDatabase { admin, name } => {

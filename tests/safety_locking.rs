@@ -287,7 +287,6 @@ fn library_upgrade(url: &str, migrations: &Migrations) -> haven_schema::Result<(
         &ctx,
         &haven_schema::plan::Target::Head,
         &UpgradeOptions::default(),
-        &mut |_| {},
         &mut haven_schema::execute::Silent,
     )
     .map(drop)

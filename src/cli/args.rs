@@ -90,6 +90,14 @@ pub struct GlobalArgs {
     )]
     pub lock_timeout: u64,
 
+    /// What stands between haven-migrate and a PostgreSQL server. auto: find out (with a
+    /// second, short connection); none: a direct connection; session or transaction: a
+    /// pooler such as PgBouncer in that pool_mode. Through a transaction pooler the
+    /// migration lock is taken in each migration's transaction, and non-transactional
+    /// migrations are refused.
+    #[arg(long, global = true, value_enum, default_value_t = PoolerArg::Auto, value_name = "MODE")]
+    pub pooler: PoolerArg,
+
     /// Print only errors.
     #[arg(short, long, global = true, conflicts_with = "verbose")]
     pub quiet: bool,
@@ -97,6 +105,31 @@ pub struct GlobalArgs {
     /// More detail: where migrations come from, timings, paths, debug logs (stderr).
     #[arg(short, long, global = true)]
     pub verbose: bool,
+}
+
+/// `--pooler` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum PoolerArg {
+    /// Probe the connection.
+    Auto,
+    /// A direct connection.
+    None,
+    /// A session-pooling proxy.
+    Session,
+    /// A transaction-pooling proxy.
+    Transaction,
+}
+
+impl From<PoolerArg> for haven_schema::pool::Pooler {
+    fn from(arg: PoolerArg) -> Self {
+        use haven_schema::pool::Pooler;
+        match arg {
+            PoolerArg::Auto => Pooler::Auto,
+            PoolerArg::None => Pooler::None,
+            PoolerArg::Session => Pooler::Session,
+            PoolerArg::Transaction => Pooler::Transaction,
+        }
+    }
 }
 
 /// Output formats.

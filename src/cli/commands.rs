@@ -159,10 +159,7 @@ fn upgrade(ctx: &Context, args: &UpgradeArgs, out: &mut Output) -> Result<Report
         backup: args.backup.clone(),
     };
     let started = Instant::now();
-    let outcome = {
-        let (mut notice, mut observer) = out.progress();
-        migrate::upgrade(ctx, &target, &options, &mut notice, &mut observer)?
-    };
+    let outcome = migrate::upgrade(ctx, &target, &options, &mut out.progress())?;
     finish("upgrade", ctx, outcome, started.elapsed())
 }
 
@@ -190,10 +187,7 @@ fn downgrade(ctx: &Context, args: &DowngradeArgs, out: &mut Output) -> Result<Re
     }
     let target = single_target(&args.target)?;
     let started = Instant::now();
-    let outcome = {
-        let (mut notice, mut observer) = out.progress();
-        migrate::downgrade(ctx, &target, &mut notice, &mut observer)?
-    };
+    let outcome = migrate::downgrade(ctx, &target, &mut out.progress())?;
     finish("downgrade", ctx, outcome, started.elapsed())
 }
 
@@ -214,22 +208,20 @@ fn stamp(ctx: &Context, args: &StampArgs, out: &mut Output) -> Result<Report> {
     }
     let target = single_target(&args.target)?;
     let started = Instant::now();
-    let outcome = {
-        let (mut notice, mut observer) = out.progress();
-        migrate::stamp(ctx, &target, rules, &mut notice, &mut observer)?
-    };
+    let outcome = migrate::stamp(ctx, &target, rules, &mut out.progress())?;
     finish("stamp", ctx, outcome, started.elapsed())
 }
 
-/// The report of a write command: what ran, then the state it left.
+/// The report of a write command: what ran, then the state it left (read by the command
+/// itself, before it let go of the lock).
 fn finish(
     command: &'static str,
     ctx: &Context,
     outcome: migrate::Outcome,
     total: Duration,
 ) -> Result<Report> {
-    // With checksums: the report says checksum_ok only for what it compared.
-    let after = status_report(command, ctx, true, None, true)?;
+    let Status { state, problems } = outcome.after;
+    let after = Report::new(command).with_status(&ctx.set, &state, problems, true);
     let mut problems = outcome.problems;
     problems.extend(
         after
@@ -239,9 +231,16 @@ fn finish(
             .cloned()
             .collect::<Vec<_>>(),
     );
+    let lock = match (ctx.url.backend(), outcome.lock_per_transaction) {
+        (haven_schema::Backend::Sqlite, _) => "file",
+        (_, true) => "transaction",
+        (_, false) => "session",
+    };
     Ok(Report {
         steps: Some(outcome.reports),
         total_ms: Some(total.as_secs_f64() * 1000.0),
+        lock_wait_ms: Some(outcome.lock_wait.as_secs_f64() * 1000.0),
+        lock: Some(lock),
         problems,
         ..after
     })

@@ -190,7 +190,10 @@ fn context(
     out.debug(&format!("database: {url} ({})", url.backend()));
     out.debug(&format!("migrations: {origin}"));
     let preload = preload_for(command);
-    let pool = PoolOptions::default();
+    let pool = PoolOptions {
+        pooler: global.pooler.into(),
+        ..PoolOptions::default()
+    };
     let (set, recorded) = match read_only_checksums(command) {
         None => (MigrationSet::read_with(origin, preload)?, None),
         Some(checksums) => std::thread::scope(|scope| {

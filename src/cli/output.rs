@@ -89,23 +89,13 @@ impl Output {
         }
     }
 
-    /// The lock-wait notice and the per-step observer of a write command.
-    pub fn progress(&self) -> (impl FnMut(&str) + use<>, StepPrinter) {
-        let quiet = self.quiet;
-        let notice = move |holder: &str| {
-            if !quiet {
-                to_stderr(&format!(
-                    "waiting for the migration lock held by {holder}..."
-                ));
-            }
-        };
-        (
-            notice,
-            StepPrinter {
-                out: *self,
-                bar: None,
-            },
-        )
+    /// The observer of a write command: lock waits, then one line per step.
+    pub fn progress(&self) -> StepPrinter {
+        StepPrinter {
+            out: *self,
+            bar: None,
+            waiting: false,
+        }
     }
 
     /// Prints the result of a command.
@@ -146,6 +136,8 @@ impl Output {
 pub struct StepPrinter {
     out: Output,
     bar: Option<indicatif::ProgressBar>,
+    /// A wait was announced already: behind a transaction pooler, every step may wait.
+    waiting: bool,
 }
 
 impl StepPrinter {
@@ -160,6 +152,14 @@ impl StepPrinter {
 }
 
 impl Observer for StepPrinter {
+    fn waiting_for_lock(&mut self, holder: &str) {
+        if !self.out.quiet && !std::mem::replace(&mut self.waiting, true) {
+            to_stderr(&format!(
+                "waiting for the migration lock held by {holder}..."
+            ));
+        }
+    }
+
     fn step_started(&mut self, step: &Step, m: Option<&Migration>, index: usize, total: usize) {
         // Only for a person watching: both streams on a terminal, and more than a handful.
         let show_bar = index == 0
@@ -227,6 +227,12 @@ fn imperative(action: Action) -> &'static str {
 }
 
 fn step_line(r: &StepReport) -> String {
+    if r.skipped {
+        return format!(
+            "{:<10} {} {} (done meanwhile by another deploy)",
+            "skipped", r.version, r.name
+        );
+    }
     format!(
         "{:<10} {} {} ({})",
         verb(r.action),
@@ -444,25 +450,36 @@ fn plan_text(out: &mut String, r: &Report) {
 
 fn summary_text(out: &mut String, r: &Report) {
     let steps = r.steps.as_deref().unwrap_or_default();
-    if steps.is_empty() {
-        out.push_str(&format!("nothing to do: {}\n", position_text(r)));
+    let done: Vec<&StepReport> = steps.iter().filter(|s| !s.skipped).collect();
+    let millis = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
+    let waited = r.lock_wait_ms.unwrap_or(0.0);
+    let wait_text = if waited >= 1.0 {
+        format!("waited {} for the lock; ", ms(waited))
+    } else {
+        String::new()
+    };
+    if done.is_empty() {
+        out.push_str(&format!("{wait_text}nothing to do: {}\n", position_text(r)));
         return;
     }
     let total = r.total_ms.unwrap_or(0.0);
-    let millis = |d: std::time::Duration| d.as_secs_f64() * 1000.0;
-    // A step is the database's work: its SQL and the bookkeeping round trips around it.
-    // Everything else (lock, connections, reading the state, planning) is the tool's.
-    let in_database: f64 = steps.iter().map(|s| millis(s.duration)).sum();
-    let sql: f64 = steps.iter().map(|s| millis(s.sql_time)).sum();
+    // A step is the database's work: its SQL and the bookkeeping round trips around it,
+    // but not a wait for the lock inside it (behind a transaction pooler). Everything else
+    // (connections, reading the state, planning) is the tool's.
+    let in_database: f64 = steps
+        .iter()
+        .map(|s| millis(s.duration) - millis(s.lock_wait))
+        .sum();
+    let sql: f64 = done.iter().map(|s| millis(s.sql_time)).sum();
     out.push_str(&format!(
-        "{} {} migration(s) in {}: {} in the database ({} running migration SQL), {} tool \
-         overhead; now at {}\n",
-        verb(steps[0].action),
-        steps.len(),
+        "{} {} migration(s) in {}: {wait_text}{} in the database ({} running migration SQL), {} \
+         tool overhead; now at {}\n",
+        verb(done[0].action),
+        done.len(),
         ms(total),
         ms(in_database),
         ms(sql),
-        ms((total - in_database).max(0.0)),
+        ms((total - in_database - waited).max(0.0)),
         position_text(r)
     ));
 }

@@ -70,6 +70,13 @@ pub struct Report {
     pub verify: Option<VerifyReport>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total_ms: Option<f64>,
+    /// Time waited for the migration lock (write commands).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock_wait_ms: Option<f64>,
+    /// How the migration lock was held: `session`, or `transaction` (taken in each
+    /// transaction, behind a transaction pooler). SQLite: `file`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lock: Option<&'static str>,
     #[serde(skip)]
     pub exit: u8,
     /// The command wrote its own output (completions): print no report.

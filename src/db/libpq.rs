@@ -240,6 +240,27 @@ impl ConnUri {
         self.with_params(head, |p| p.key != "dbname")
     }
 
+    /// The URL with `key=value` parameters appended (values percent-encoded), except those
+    /// it sets already: those stay as the user wrote them.
+    pub(super) fn with_params_added(&self, params: &[(&str, &str)]) -> String {
+        let mut text = self.text.clone();
+        let mut has_query = self.query_start().is_some();
+        for (key, value) in params {
+            if self.params.iter().any(|p| p.key == *key) {
+                continue;
+            }
+            let separator = match text.as_bytes().last() {
+                Some(b'?' | b'&') if has_query => "",
+                _ if has_query => "&",
+                _ => "?",
+            };
+            let value = super::sqlite::encode_component(value);
+            text.push_str(&format!("{separator}{key}={value}"));
+            has_query = true;
+        }
+        text
+    }
+
     /// `head`, then the query parameters that `keep` keeps, each exactly as written.
     fn with_params(&self, mut head: String, keep: impl Fn(&Param) -> bool) -> String {
         let kept: Vec<&str> = self
@@ -563,6 +584,31 @@ mod tests {
         assert_eq!(
             uri("postgres://h?sslmode=disable").with_database("c"),
             "postgres://h/c?sslmode=disable"
+        );
+    }
+
+    #[test]
+    fn parameters_are_added_unless_the_url_sets_them() {
+        let params = [
+            ("application_name", "haven migrate"),
+            ("sslmode", "disable"),
+        ];
+        assert_eq!(
+            uri("postgres://u:a?b@h/db").with_params_added(&params),
+            "postgres://u:a?b@h/db?application_name=haven%20migrate&sslmode=disable"
+        );
+        assert_eq!(
+            uri("postgres://h/db?sslmode=require").with_params_added(&params),
+            "postgres://h/db?sslmode=require&application_name=haven%20migrate"
+        );
+        assert_eq!(
+            uri("postgres://h/db?").with_params_added(&params[1..]),
+            "postgres://h/db?sslmode=disable"
+        );
+        assert_eq!(
+            uri("postgres://h/db?ssl%6dode=require").with_params_added(&params[1..]),
+            "postgres://h/db?ssl%6dode=require",
+            "keywords are compared decoded, as libpq does"
         );
     }
 

@@ -7,6 +7,7 @@
 
 pub mod checksum;
 mod embedded;
+pub mod forbidden;
 pub mod locate;
 pub mod revision;
 mod root;
@@ -122,6 +123,25 @@ impl Migration {
                     self.version,
                     self.name()
                 ),
+            }),
+        }
+    }
+
+    /// The text of `up.sql` (`up: true`) or `down.sql`, refused when it holds a statement
+    /// that haven-migrate does not run (see [`forbidden`]): for every command that runs
+    /// it or prints it to be run.
+    pub fn runnable_sql(&self, up: bool) -> Result<&str> {
+        let (sql, file) = if up {
+            (self.up_sql()?, "up.sql")
+        } else {
+            (self.down_sql()?, "down.sql")
+        };
+        match forbidden::find(sql, self.run_in_transaction) {
+            None => Ok(sql),
+            Some(finding) => Err(Error::ForbiddenSql {
+                path: self.location().join(file),
+                line: finding.line,
+                problem: finding.advice(),
             }),
         }
     }

@@ -31,7 +31,52 @@
 /// whitespace; statements that are empty or consist only of comments/whitespace are omitted.
 /// Comments inside or before a statement are kept in the slice (the server ignores them).
 pub fn split_statements(sql: &str) -> Vec<&str> {
-    Statements { sql, pos: 0 }.collect()
+    Statements { sql, pos: 0 }.map(|(_, text)| text).collect()
+}
+
+/// As [`split_statements`], with the byte offset in `sql` where each statement starts.
+pub fn statements_with_offsets(sql: &str) -> impl Iterator<Item = (usize, &str)> {
+    Statements { sql, pos: 0 }
+}
+
+/// What [`tokens`] reports of a statement: its words and any backslash.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Token<'a> {
+    /// An identifier or keyword, as written (not in quotes).
+    Word(&'a str),
+    /// A `\` outside any string, identifier, dollar quote or comment: SQL has none there,
+    /// so it is a psql meta-command.
+    Backslash,
+}
+
+/// The words and backslashes of `sql`, with their byte offsets, skipping strings, quoted
+/// identifiers, dollar quotes and comments, as the splitter does.
+pub fn tokens(sql: &str) -> impl Iterator<Item = (usize, Token<'_>)> {
+    let b = sql.as_bytes();
+    let mut i = 0;
+    std::iter::from_fn(move || {
+        while let Some(&c) = b.get(i) {
+            let start = i;
+            i = match c {
+                b'-' if b.get(i + 1) == Some(&b'-') => skip_line_comment(b, i + 2),
+                b'/' if b.get(i + 1) == Some(&b'*') => skip_block_comment(b, i + 2),
+                b'\'' | b'"' | b'`' => skip_quoted(b, i + 1, c),
+                b'$' => skip_dollar(b, i),
+                b'e' | b'E' if b.get(i + 1) == Some(&b'\'') => skip_escape_string(b, i + 2),
+                _ if is_word_start(c) => {
+                    i = word_end(b, i);
+                    // Words are ASCII-delimited, so both ends are char boundaries.
+                    return Some((start, Token::Word(&sql[start..i])));
+                }
+                b'\\' => {
+                    i += 1;
+                    return Some((start, Token::Backslash));
+                }
+                _ => i + 1,
+            };
+        }
+        None
+    })
 }
 
 /// True when the script holds no statement at all: empty, whitespace, comments and bare `;`
@@ -49,9 +94,10 @@ struct Statements<'a> {
 }
 
 impl<'a> Iterator for Statements<'a> {
-    type Item = &'a str;
+    /// Where the statement starts in the script, and its text.
+    type Item = (usize, &'a str);
 
-    fn next(&mut self) -> Option<&'a str> {
+    fn next(&mut self) -> Option<(usize, &'a str)> {
         let bytes = self.sql.as_bytes();
         while self.pos < bytes.len() {
             let start = self.pos;
@@ -60,7 +106,9 @@ impl<'a> Iterator for Statements<'a> {
             self.pos = end + 1;
             if has_content {
                 // `start` follows a `;` and `end` is a `;` or the end: both char boundaries.
-                return Some(trim_space(&self.sql[start..end]));
+                let raw = &self.sql[start..end];
+                let lead = raw.len() - trim_space_start(raw).len();
+                return Some((start + lead, trim_space(raw)));
             }
         }
         None
@@ -207,6 +255,10 @@ fn is_space(c: u8) -> bool {
 /// an empty string.
 fn trim_space(s: &str) -> &str {
     s.trim_matches(|c: char| c.is_ascii() && is_space(c as u8))
+}
+
+fn trim_space_start(s: &str) -> &str {
+    s.trim_start_matches(|c: char| c.is_ascii() && is_space(c as u8))
 }
 
 /// Whether `c` can start an identifier. Bytes of non-ASCII characters count as letters, as in

@@ -43,4 +43,10 @@ impl Cluster {
             _cluster: cluster,
         })
     }
+
+    /// The server's log so far.
+    #[allow(dead_code)]
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self._cluster.dir.join("server.log")).unwrap_or_default()
+    }
 }

@@ -15,6 +15,7 @@ pub mod conn;
 // Shared with the benchmark (examples/bench), hence outside tests/.
 #[path = "../../support/pg_cluster.rs"]
 pub mod pg_cluster;
+pub mod pgbouncer;
 pub mod server;
 pub mod tools;
 
@@ -64,6 +65,11 @@ impl PgTestDb {
             ..self.params.clone()
         }
         .url()
+    }
+
+    /// This database through the test PgBouncer of `mode` (started on first use).
+    pub fn pgbouncer_url(&self, mode: pgbouncer::Mode) -> String {
+        pgbouncer::bouncer(mode).url(&self.params)
     }
 
     /// The server's maintenance database (`postgres`), with the same credentials.

@@ -16,8 +16,9 @@ pub struct Server {
     pub admin: ConnParams,
     /// Whether a wrong password is refused (an external server may use trust auth).
     pub checks_passwords: bool,
-    // Keeps the private cluster's watchdog pipe open until the process exits.
-    _cluster: Option<Cluster>,
+    // The private cluster; it also keeps its watchdog pipe open until the process exits.
+    #[allow(dead_code)]
+    cluster: Option<Cluster>,
 }
 
 /// The server, started on the first call. A start failure is kept, so that every test
@@ -37,7 +38,7 @@ fn start() -> Result<Server, String> {
         _ => Cluster::start().map(|cluster| Server {
             admin: cluster.admin.clone(),
             checks_passwords: true,
-            _cluster: Some(cluster),
+            cluster: Some(cluster),
         }),
     }
 }
@@ -55,11 +56,18 @@ fn external(url: &str) -> Result<Server, String> {
     Ok(Server {
         checks_passwords: psql(&wrong, "SELECT 1").is_err(),
         admin,
-        _cluster: None,
+        cluster: None,
     })
 }
 
 impl Server {
+    /// The private cluster's log so far; `None` for an external server, whose log is not
+    /// ours to read.
+    #[allow(dead_code)]
+    pub fn log(&self) -> Option<String> {
+        self.cluster.as_ref().map(Cluster::log)
+    }
+
     /// Creates an empty database with a name unique to this process and call.
     pub fn create_database(&self) -> Result<String, String> {
         static COUNTER: AtomicU32 = AtomicU32::new(0);

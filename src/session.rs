@@ -1,0 +1,109 @@
+//! The working session of a write command: one connection that holds the migration lock
+//! and does all the work, so that the lock lives exactly as long as the server backend
+//! that could still change the database.
+//!
+//! On PostgreSQL, behind a transaction pooler, the lock is instead taken at the start of
+//! every transaction ([`Session::transaction`]); the state is then read, and each step
+//! checks again that it still has work to do, under that lock.
+
+use std::time::Duration;
+
+use crate::driver::Driver;
+use crate::error::{Error, Result};
+use crate::lock::WaitNotice;
+use crate::state::DbState;
+
+#[cfg(feature = "postgres")]
+use crate::pool::PgLink;
+
+/// How a PostgreSQL session reaches its server, for reports.
+#[cfg(not(feature = "postgres"))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PgLink;
+
+/// A connection holding the migration lock; dropping it releases the lock.
+pub struct Session<D: Driver> {
+    conn: D,
+    lock: D::Lock,
+    waited: Duration,
+    link: Option<PgLink>,
+}
+
+impl<D: Driver> Session<D> {
+    /// A session over `conn`, which holds (or will take per transaction) `lock`.
+    pub(crate) fn new(conn: D, lock: D::Lock, waited: Duration, link: Option<PgLink>) -> Self {
+        Session {
+            conn,
+            lock,
+            waited,
+            link,
+        }
+    }
+
+    /// How long the session has waited for the lock so far.
+    pub fn lock_wait(&self) -> Duration {
+        self.waited
+    }
+
+    /// How the connection reaches a PostgreSQL server (`None` for SQLite).
+    pub fn link(&self) -> Option<PgLink> {
+        self.link
+    }
+
+    /// Whether each transaction takes the lock again (behind a transaction pooler).
+    pub fn lock_per_transaction(&self) -> bool {
+        D::lock_per_transaction(&self.lock)
+    }
+
+    /// Runs `work` in one transaction that starts by taking the lock where it is held per
+    /// transaction. The time waited for it is counted in [`Session::lock_wait`].
+    pub fn transaction<T>(
+        &mut self,
+        notice: WaitNotice<'_>,
+        work: impl FnOnce(&mut D) -> Result<T>,
+    ) -> Result<T> {
+        let Session {
+            conn, lock, waited, ..
+        } = self;
+        conn.transaction(|conn| {
+            *waited += conn.begin_transaction(lock, notice)?;
+            work(conn)
+        })
+    }
+
+    /// The connection, for reading (the catalog of a scratch database).
+    pub(crate) fn connection(&mut self) -> &mut D {
+        &mut self.conn
+    }
+
+    /// The connection, with the lock it runs under, for the steps of a plan.
+    pub(crate) fn parts(&mut self) -> (&mut D, &D::Lock, &mut Duration) {
+        (&mut self.conn, &self.lock, &mut self.waited)
+    }
+
+    /// Reads the recorded state under the lock.
+    pub fn read_state(&mut self, notice: WaitNotice<'_>) -> Result<DbState> {
+        if self.lock_per_transaction() {
+            return self.transaction(notice, |conn| conn.read_state(true));
+        }
+        self.conn.read_state(true)
+    }
+
+    /// Runs bookkeeping SQL (creating the tables) under the lock.
+    pub fn batch(&mut self, sql: &str, notice: WaitNotice<'_>, context: &str) -> Result<()> {
+        let run = |conn: &mut D| {
+            conn.batch_execute(sql)
+                .map_err(|e| Error::query(context.to_owned(), e))
+        };
+        if self.lock_per_transaction() {
+            return self.transaction(notice, run);
+        }
+        run(&mut self.conn)
+    }
+}
+
+impl<D: Driver> Drop for Session<D> {
+    fn drop(&mut self) {
+        self.conn.release(&mut self.lock);
+    }
+}
