@@ -242,6 +242,7 @@ impl ConnUri {
 
     /// The URL with `key=value` parameters appended (values percent-encoded), except those
     /// it sets already: those stay as the user wrote them.
+    #[cfg(feature = "postgres")]
     pub(super) fn with_params_added(&self, params: &[(&str, &str)]) -> String {
         let mut text = self.text.clone();
         let mut has_query = self.query_start().is_some();
@@ -587,6 +588,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "postgres")]
     #[test]
     fn parameters_are_added_unless_the_url_sets_them() {
         let params = [
