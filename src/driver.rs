@@ -11,7 +11,7 @@ use crate::db::{Backend, DatabaseUrl};
 use crate::error::{Error, Result};
 use crate::lock::WaitNotice;
 use crate::pool::PoolOptions;
-use crate::session::Session;
+use crate::session::{Session, SessionOptions};
 use crate::state::{DbState, DieselRow, SideRow};
 
 /// What the engine needs from a backend.
@@ -39,8 +39,7 @@ pub trait Driver: Connection + SimpleConnection + Sized + 'static {
     /// lock (or ready to take it in each transaction).
     fn open_session(
         url: &DatabaseUrl,
-        options: &PoolOptions,
-        lock_timeout: Duration,
+        options: &SessionOptions<'_>,
         notice: WaitNotice<'_>,
     ) -> Result<Session<Self>>;
     /// The first work of every transaction of a session: takes the lock when it is held per
@@ -197,14 +196,20 @@ impl Driver for diesel::PgConnection {
 
     fn open_session(
         url: &DatabaseUrl,
-        options: &PoolOptions,
-        lock_timeout: Duration,
+        options: &SessionOptions<'_>,
         notice: WaitNotice<'_>,
     ) -> Result<Session<Self>> {
-        let (mut conn, link) = crate::pool::connect_for_migrations(url, options.pooler)?;
-        let mut lock = crate::lock::PgLock::new(&mut conn, link, lock_timeout)?;
-        let waited = lock.acquire_session(&mut conn, notice)?;
-        Ok(Session::new(conn, lock, waited, Some(link)))
+        let (mut conn, link) = crate::pool::connect_for_migrations(url, options.pool.pooler)?;
+        options
+            .interrupt
+            .watch(crate::pool::cancel_target(&mut conn, url)?);
+        let lock =
+            crate::lock::PgLock::new(&mut conn, link, options.lock_timeout, options.interrupt)?;
+        // From here, the session unwatches and unlocks when it goes, error or not.
+        let mut session = Session::new(conn, lock, Duration::ZERO, Some(link), options.interrupt);
+        let (conn, lock, waited) = session.parts_mut();
+        *waited = lock.acquire_session(conn, notice)?;
+        Ok(session)
     }
 
     fn begin_transaction(&mut self, lock: &Self::Lock, notice: WaitNotice<'_>) -> Result<Duration> {
@@ -262,16 +267,16 @@ impl Driver for diesel::SqliteConnection {
 
     fn open_session(
         url: &DatabaseUrl,
-        options: &PoolOptions,
-        lock_timeout: Duration,
+        options: &SessionOptions<'_>,
         notice: WaitNotice<'_>,
     ) -> Result<Session<Self>> {
         // Refused before the lock file is created: mode=ro, or mode=rw without the file.
         let path = url.writable_sqlite_path()?;
         // The lock first: the database file is created only by the one who holds it.
-        let (lock, waited) = crate::lock::FileLock::acquire(path, lock_timeout, notice)?;
-        let conn = crate::pool::connect_sqlite(url, options)?;
-        Ok(Session::new(conn, lock, waited, None))
+        let (lock, waited) =
+            crate::lock::FileLock::acquire(path, options.lock_timeout, options.interrupt, notice)?;
+        let conn = crate::pool::connect_sqlite(url, options.pool)?;
+        Ok(Session::new(conn, lock, waited, None, options.interrupt))
     }
 
     fn begin_transaction(

@@ -17,6 +17,100 @@ pub enum ErrorClass {
     BadInput,
     /// Edited, missing, out-of-order or interrupted migrations (exit 4).
     Integrity,
+    /// Stopped by a signal, after rolling back and unlocking (exit 130 or 143).
+    Interrupted(crate::interrupt::Signal),
+}
+
+/// What became of the step that was running when a command stopped, as read back from
+/// the database after the stop (never assumed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Fate {
+    /// The database is as before the step: its transaction rolled back.
+    RolledBack,
+    /// The step's change is recorded, as if it had finished.
+    Recorded,
+    /// A non-transactional step left its dirty marker: part of it may have run.
+    Dirty,
+    /// The database could not be read after the stop.
+    Unknown,
+}
+
+/// The step that was running when a command stopped.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Running {
+    /// Its version.
+    pub version: String,
+    /// Its name.
+    pub name: String,
+    /// `applying` or `reverting`.
+    pub action: &'static str,
+    /// Whether it ran in a transaction.
+    pub transactional: bool,
+    /// What it left, read back.
+    pub fate: Fate,
+}
+
+/// Where a write command stopped (a failed migration, a signal): what it had done, what
+/// it was doing, and what it never started. Read back from the database after the stop.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Stop {
+    /// Versions committed before the stop.
+    pub done: Vec<String>,
+    /// The step that was running.
+    pub running: Option<Running>,
+    /// Earlier steps of the same transaction (`--single-transaction`), rolled back with it.
+    pub rolled_back: Vec<String>,
+    /// Versions of the plan that never started.
+    pub not_run: Vec<String>,
+}
+
+impl Running {
+    /// Whether the step was applying its migration (rather than reverting it).
+    pub fn applying(&self) -> bool {
+        self.action == "applying"
+    }
+}
+
+impl Stop {
+    /// What the running step left, in words, with `subject` naming it.
+    fn fate_text(&self, subject: &str) -> Option<String> {
+        let r = self.running.as_ref()?;
+        Some(match r.fate {
+            Fate::RolledBack => format!("{subject} was rolled back: nothing of it was kept"),
+            Fate::Recorded => format!(
+                "{subject} is recorded as if it had finished: check the database against it"
+            ),
+            Fate::Dirty => format!(
+                "{subject} is not transactional: what ran of it before the stop was kept, and it \
+                 is marked dirty (interrupted); inspect the database, finish or undo it by hand, \
+                 then record the truth with `haven-migrate stamp`"
+            ),
+            Fate::Unknown => {
+                format!("what {subject} left could not be read back: see `haven-migrate history`")
+            }
+        })
+    }
+
+    /// The whole stop in words: done, running (named `subject`), rolled back, not run.
+    fn text(&self, subject: &str) -> String {
+        let mut parts = Vec::new();
+        if !self.done.is_empty() {
+            parts.push(format!("applied before the stop: {}", self.done.join(", ")));
+        }
+        parts.extend(self.fate_text(subject));
+        if !self.rolled_back.is_empty() {
+            parts.push(format!(
+                "the whole batch was rolled back with it (--single-transaction): {} not kept \
+                 either",
+                self.rolled_back.join(", ")
+            ));
+        }
+        if !self.not_run.is_empty() {
+            parts.push(format!("not run: {}", self.not_run.join(", ")));
+        }
+        parts.join("; ")
+    }
 }
 
 /// Everything that can go wrong in haven-schema.
@@ -108,18 +202,21 @@ pub enum Error {
         problems: Vec<crate::integrity::Problem>,
     },
     /// A migration's SQL failed.
-    #[error("migration {version} ({name}) failed while {action}: {message}; nothing of it was kept{}", if *transactional { "" } else { " except what ran before the failing statement (not transactional: inspect the database, then run `stamp`)" })]
+    #[error("{}", failed_message(message, stop))]
     MigrationFailed {
-        /// The version of the failed migration.
-        version: String,
-        /// Its name.
-        name: String,
-        /// "applying" or "reverting".
-        action: &'static str,
         /// The database's message.
         message: String,
-        /// Whether it ran in a transaction (and so left no trace).
-        transactional: bool,
+        /// Where the command stopped; `stop.running` is the failed migration.
+        stop: Box<Stop>,
+    },
+    /// A signal stopped the command; the running statement was cancelled, its transaction
+    /// rolled back, and the lock released.
+    #[error("interrupted by {}{}", signal.name(), interrupted_tail(stop))]
+    Interrupted {
+        /// The signal.
+        signal: crate::interrupt::Signal,
+        /// Where the command stopped.
+        stop: Box<Stop>,
     },
     /// A query of the tool's own failed.
     #[error("{context}: {message}")]
@@ -183,6 +280,31 @@ fn connection_hint(message: &str) -> &'static str {
     }
 }
 
+fn failed_message(message: &str, stop: &Stop) -> String {
+    match &stop.running {
+        Some(r) => format!(
+            "migration {} ({}) failed while {}: {message}; {}",
+            r.version,
+            r.name,
+            r.action,
+            stop.text("it")
+        ),
+        None => message.to_owned(),
+    }
+}
+
+fn interrupted_tail(stop: &Stop) -> String {
+    let subject = stop
+        .running
+        .as_ref()
+        .map(|r| format!("the running migration {} ({})", r.version, r.name))
+        .unwrap_or_default();
+    match stop.text(&subject) {
+        text if text.is_empty() => "; nothing had started".to_owned(),
+        text => format!("; {text}"),
+    }
+}
+
 fn candidates_hint(candidates: &[String]) -> String {
     if candidates.is_empty() {
         "; there are no migrations".to_owned()
@@ -220,6 +342,7 @@ impl Error {
             | Error::AmbiguousRevision { .. }
             | Error::BadInput(_) => ErrorClass::BadInput,
             Error::Integrity { .. } => ErrorClass::Integrity,
+            Error::Interrupted { signal, .. } => ErrorClass::Interrupted(*signal),
             _ => ErrorClass::Operational,
         }
     }
@@ -237,6 +360,7 @@ impl Error {
             Error::BadInput(_) => "bad_input",
             Error::Integrity { .. } => "integrity",
             Error::MigrationFailed { .. } => "migration_failed",
+            Error::Interrupted { .. } => "interrupted",
             Error::Query { .. } => "query",
             Error::LockTimeout { .. } => "lock_timeout",
             Error::LockFile { .. } => "lock_file",

@@ -13,7 +13,8 @@ use std::time::{Duration, Instant};
 
 use crate::bookkeeping::{self, Elapsed, StepSql};
 use crate::driver::Driver;
-use crate::error::{Error, Result};
+use crate::error::{Error, Fate, Result, Running, Stop};
+use crate::interrupt::Interrupt;
 use crate::migrations::{split, Migration, MigrationSet};
 use crate::plan::{Action, Plan, Step};
 use crate::session::Session;
@@ -90,22 +91,30 @@ pub fn execute<D: Driver>(
         "cannot create the bookkeeping tables",
     )?;
     let recheck = session.lock_per_transaction();
+    let interrupt = session.interrupt().clone();
     let (conn, lock, waited) = session.parts();
     let mut run = Run {
         set,
+        plan,
         lock,
         waited,
         recheck,
         enclosed: options.single_transaction,
+        interrupt,
         observer,
     };
-    if options.single_transaction {
-        return conn.transaction(|conn| {
-            run.begin(conn)?;
-            run.steps(conn, plan)
-        });
+    if !options.single_transaction {
+        return run.steps(conn);
     }
-    run.steps(conn, plan)
+    let reports = conn.transaction(|conn| {
+        run.begin(conn)?;
+        run.steps(conn)
+    })?;
+    // Only now are they applied: a failure before the commit would have undone them all.
+    for report in &reports {
+        run.observer.step_finished(report);
+    }
+    Ok(reports)
 }
 
 /// Reads every file the plan needs before anything runs, so a missing `down.sql`, an
@@ -128,6 +137,7 @@ pub(crate) fn preflight(set: &MigrationSet, plan: &Plan) -> Result<()> {
 /// The execution of one plan on one connection.
 struct Run<'a, D: Driver> {
     set: &'a MigrationSet,
+    plan: &'a Plan,
     lock: &'a D::Lock,
     /// The session's total lock wait.
     waited: &'a mut Duration,
@@ -137,6 +147,7 @@ struct Run<'a, D: Driver> {
     /// One transaction encloses every step (`--single-transaction`, `stamp`), and took the
     /// lock already.
     enclosed: bool,
+    interrupt: Interrupt,
     observer: &'a mut dyn Observer,
 }
 
@@ -157,14 +168,18 @@ impl<D: Driver> Run<'_, D> {
         Ok(waited)
     }
 
-    fn steps(&mut self, conn: &mut D, plan: &Plan) -> Result<Vec<StepReport>> {
+    fn steps(&mut self, conn: &mut D) -> Result<Vec<StepReport>> {
+        let plan = self.plan;
         let total = plan.steps.len();
         let mut reports = Vec::with_capacity(total);
         for (index, step) in plan.steps.iter().enumerate() {
+            self.interrupt.check(|| self.stop(index, &reports, None))?;
             let migration = step.index.map(|i| &self.set.migrations()[i]);
             self.observer.step_started(step, migration, index, total);
             let started = Instant::now();
-            let done = self.step(conn, step, migration)?;
+            let done = self
+                .step(conn, step, migration)
+                .map_err(|e| self.stopped(e, index, &reports, migration))?;
             let report = StepReport {
                 action: step.action,
                 version: step.version.clone(),
@@ -174,10 +189,60 @@ impl<D: Driver> Run<'_, D> {
                 lock_wait: done.lock_wait,
                 skipped: done.skipped,
             };
-            self.observer.step_finished(&report);
+            // In one enclosing transaction, nothing is applied before its commit.
+            if !self.enclosed {
+                self.observer.step_finished(&report);
+            }
             reports.push(report);
         }
         Ok(reports)
+    }
+
+    /// Where the run stands when step `index` stops it (`running`: the step, when it had
+    /// started). What the running step left is read back later, by the caller.
+    fn stop(&self, index: usize, reports: &[StepReport], running: Option<Running>) -> Stop {
+        let versions = || {
+            reports
+                .iter()
+                .filter(|r| !r.skipped)
+                .map(|r| r.version.clone())
+                .collect()
+        };
+        let (done, rolled_back) = if self.enclosed {
+            (Vec::new(), versions())
+        } else {
+            (versions(), Vec::new())
+        };
+        let next = index + usize::from(running.is_some());
+        Stop {
+            done,
+            running,
+            rolled_back,
+            not_run: self.plan.steps[next.min(self.plan.steps.len())..]
+                .iter()
+                .map(|s| s.version.clone())
+                .collect(),
+        }
+    }
+
+    /// The error of a step that failed: a migration's failure gets the stop; a failure
+    /// caused by an interrupt (a cancelled statement) becomes the interrupt.
+    fn stopped(
+        &self,
+        error: Error,
+        index: usize,
+        reports: &[StepReport],
+        migration: Option<&Migration>,
+    ) -> Error {
+        let Error::MigrationFailed { message, stop } = error else {
+            return error;
+        };
+        let running = stop.running.filter(|_| migration.is_some());
+        let stop = Box::new(self.stop(index, reports, running));
+        match self.interrupt.requested() {
+            Some(signal) => Error::Interrupted { signal, stop },
+            None => Error::MigrationFailed { message, stop },
+        }
     }
 
     fn step(&mut self, conn: &mut D, step: &Step, migration: Option<&Migration>) -> Result<Done> {
@@ -377,14 +442,22 @@ impl<'a> StepWork<'a> {
         conn.batch_execute(sql).map_err(|e| self.failed(&e))
     }
 
+    /// A failure of this step; where the run stands, and what the step left, are filled
+    /// in on the way up.
     fn failed(&self, err: &dyn fmt::Display) -> Error {
         let m = self.migration;
         Error::MigrationFailed {
-            version: m.version().to_owned(),
-            name: m.name().to_owned(),
-            action: self.action(),
             message: err.to_string(),
-            transactional: m.run_in_transaction(),
+            stop: Box::new(Stop {
+                running: Some(Running {
+                    version: m.version().to_owned(),
+                    name: m.name().to_owned(),
+                    action: self.action(),
+                    transactional: m.run_in_transaction(),
+                    fate: Fate::Unknown,
+                }),
+                ..Stop::default()
+            }),
         }
     }
 }

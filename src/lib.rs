@@ -14,7 +14,8 @@
 //! - [`lock`]: the migration lock; [`session`]: the one connection of a write command,
 //!   which holds it; [`verify`]: up/down/up reversibility checks.
 //! - [`migrate`]: the commands as library calls ([`migrate::run_pending_migrations`] for
-//!   services); [`backup`]: `pg_dump` before an upgrade.
+//!   services); [`backup`]: `pg_dump` before an upgrade; [`pg_tools`]: where PostgreSQL's
+//!   programs are, and their versions.
 //! - [`catalog`]: snapshots of a database's catalog, to compare schemas.
 
 pub mod backup;
@@ -25,11 +26,13 @@ mod driver;
 pub mod error;
 pub mod execute;
 pub mod integrity;
+pub mod interrupt;
 pub mod lock;
 pub mod migrate;
 pub mod migrations;
 #[cfg(feature = "postgres")]
 pub mod models;
+pub mod pg_tools;
 pub mod plan;
 pub mod pool;
 /// The Diesel tables of the HAVEN schema, exactly as `diesel print-schema` writes them
@@ -44,7 +47,7 @@ pub mod verify;
 
 pub use db::{Backend, DatabaseUrl};
 pub use driver::Driver;
-pub use error::{Error, ErrorClass, Result};
+pub use error::{Error, ErrorClass, Fate, Result, Stop};
 
 // The README's Rust examples run as doc tests.
 #[doc = include_str!("../README.md")]

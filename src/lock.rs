@@ -16,7 +16,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Stop};
+use crate::interrupt::Interrupt;
 
 /// Called with a description of the holder when the lock is busy, once per wait.
 pub type WaitNotice<'a> = &'a mut dyn FnMut(&str);
@@ -39,10 +40,12 @@ pub(crate) struct Attempt<'a> {
     pub name: &'a dyn Fn() -> String,
 }
 
-/// Waits until `attempt` takes the lock, at most `timeout`; returns how long it waited.
+/// Waits until `attempt` takes the lock, at most `timeout`, or until `interrupt` fires;
+/// returns how long it waited.
 pub(crate) fn wait_for(
     attempt: Attempt<'_>,
     timeout: Duration,
+    interrupt: &Interrupt,
     notice: WaitNotice<'_>,
 ) -> Result<Duration> {
     let started = Instant::now();
@@ -52,6 +55,7 @@ pub(crate) fn wait_for(
         .unwrap_or_else(|| started + Duration::from_secs(100 * 365 * 24 * 3600));
     let mut tries = 0u32;
     loop {
+        interrupt.check(Stop::default)?;
         if (attempt.try_lock)()? {
             return Ok(started.elapsed());
         }
@@ -93,6 +97,8 @@ mod pg {
         check_interval_per_transaction: bool,
         /// The session lock is held, and must be released.
         held: bool,
+        /// Stops a wait for the lock.
+        interrupt: Interrupt,
     }
 
     #[derive(QueryableByName)]
@@ -133,6 +139,7 @@ mod pg {
             conn: &mut PgConnection,
             link: PgLink,
             timeout: Duration,
+            interrupt: &Interrupt,
         ) -> Result<Self> {
             let database = diesel::sql_query("SELECT current_database() AS name")
                 .get_result::<DbName>(conn)
@@ -145,6 +152,7 @@ mod pg {
                 per_transaction: link.transaction_pooled,
                 check_interval_per_transaction: link.check_interval_per_transaction,
                 held: false,
+                interrupt: interrupt.clone(),
             })
         }
 
@@ -215,7 +223,7 @@ mod pg {
                     )
                 },
             };
-            wait_for(attempt, self.timeout, notice)
+            wait_for(attempt, self.timeout, &self.interrupt, notice)
         }
 
         /// Releases the session lock. Closing the connection would release it too; this
@@ -278,6 +286,7 @@ mod file {
         pub fn acquire(
             db: &Path,
             timeout: Duration,
+            interrupt: &Interrupt,
             notice: WaitNotice<'_>,
         ) -> Result<(Self, Duration)> {
             let path = lock_path(db);
@@ -291,7 +300,7 @@ mod file {
                 holder: &mut || read_pid(&mut file.borrow_mut()).map(|pid| format!("pid {pid}")),
                 name: &|| format!("(lock file {})", path.display()),
             };
-            let waited = wait_for(attempt, timeout, notice)?;
+            let waited = wait_for(attempt, timeout, interrupt, notice)?;
             let mut file = file.into_inner();
             write_pid(&mut file).map_err(|e| Error::io("cannot write", &path, e))?;
             Ok((FileLock { file, path }, waited))

@@ -8,13 +8,15 @@ use std::time::Duration;
 
 use crate::db::{Backend, DatabaseUrl};
 use crate::driver::Driver;
-use crate::error::{Error, Result};
+use crate::error::{Error, Fate, Result, Stop};
 use crate::execute::{self, ExecOptions, Observer, StepReport};
 use crate::integrity::{self, CheckOptions, Problem, ProblemKind};
+use crate::interrupt::Interrupt;
 use crate::migrations::MigrationSet;
 use crate::plan::{self, Plan, StampRules, Target, UpgradeRules};
 use crate::pool::PoolOptions;
 use crate::script;
+use crate::session::{Session, SessionOptions};
 use crate::state::DbState;
 
 /// Runs `$body` with `$d` bound to the connection type of `$backend`.
@@ -52,6 +54,8 @@ pub struct Context {
     pub lock_timeout: Duration,
     /// Pool sizing and timeouts.
     pub pool: PoolOptions,
+    /// Stops the command at its next safe point, cancelling the server's statement.
+    pub interrupt: Interrupt,
 }
 
 impl Context {
@@ -62,6 +66,16 @@ impl Context {
             set,
             lock_timeout: Duration::from_secs(60),
             pool: PoolOptions::default(),
+            interrupt: Interrupt::new(),
+        }
+    }
+
+    /// How a session of this context is opened.
+    pub(crate) fn session_options(&self) -> SessionOptions<'_> {
+        SessionOptions {
+            pool: &self.pool,
+            lock_timeout: self.lock_timeout,
+            interrupt: &self.interrupt,
         }
     }
 }
@@ -113,6 +127,8 @@ pub struct Outcome {
     pub lock_per_transaction: bool,
     /// The state the command left, read on its own connection before releasing the lock.
     pub after: Status,
+    /// The `pg_dump` that wrote the backup, with `upgrade --backup`.
+    pub backup: Option<crate::backup::PgDump>,
 }
 
 /// Options of `upgrade`.
@@ -124,6 +140,8 @@ pub struct UpgradeOptions {
     pub single_transaction: bool,
     /// Run `pg_dump` to this file first (PostgreSQL).
     pub backup: Option<std::path::PathBuf>,
+    /// The `pg_dump` to run; by default, one of the server's major version.
+    pub pg_dump: Option<std::path::PathBuf>,
 }
 
 /// What the write commands do once the lock is held and the state read.
@@ -179,7 +197,7 @@ fn run_write_with<D: Driver>(
     write: &Write<'_>,
     observer: &mut dyn Observer,
 ) -> Result<Outcome> {
-    let mut session = D::open_session(&ctx.url, &ctx.pool, ctx.lock_timeout, &mut |h| {
+    let mut session = D::open_session(&ctx.url, &ctx.session_options(), &mut |h| {
         observer.waiting_for_lock(h)
     })?;
     // Read only now that the lock is held: a deploy that waited sees its predecessor's work.
@@ -188,16 +206,12 @@ fn run_write_with<D: Driver>(
     if session.lock_per_transaction() {
         refuse_unprotected(&ctx.set, &plan)?;
     }
-    if let Write::Upgrade(
-        _,
-        UpgradeOptions {
-            backup: Some(file), ..
-        },
-    ) = write
-    {
-        crate::backup::pg_dump(&ctx.url, file)?;
-    }
-    let reports = execute::execute(&mut session, &ctx.set, &plan, exec, observer)?;
+    let backup = match write {
+        Write::Upgrade(_, opts) => backup_first(ctx, opts)?,
+        _ => None,
+    };
+    let reports = execute::execute(&mut session, &ctx.set, &plan, exec, observer)
+        .map_err(|e| read_back(&mut session, &ctx.url, &ctx.pool, e))?;
     let after = session.read_state(&mut |h| observer.waiting_for_lock(h))?;
     Ok(Outcome {
         plan,
@@ -206,7 +220,72 @@ fn run_write_with<D: Driver>(
         lock_wait: session.lock_wait(),
         lock_per_transaction: session.lock_per_transaction(),
         after: status_of(&ctx.set, after, CheckOptions { checksums: true })?,
+        backup,
     })
+}
+
+/// `upgrade --backup FILE`: the dump, taken before anything is applied.
+fn backup_first(ctx: &Context, opts: &UpgradeOptions) -> Result<Option<crate::backup::PgDump>> {
+    let Some(file) = &opts.backup else {
+        return Ok(None);
+    };
+    crate::backup::pg_dump(&ctx.url, file, opts.pg_dump.as_deref()).map(Some)
+}
+
+/// Fills in what a stopped command left, read from the database after the stop: never
+/// what the code expected it to be. Without the lock: it is for the report only.
+pub(crate) fn read_back<D: Driver>(
+    session: &mut Session<D>,
+    url: &DatabaseUrl,
+    pool: &PoolOptions,
+    error: Error,
+) -> Error {
+    let (Error::MigrationFailed { stop, .. } | Error::Interrupted { stop, .. }) = &error else {
+        return error;
+    };
+    let state = session
+        .connection()
+        .read_state(false)
+        .or_else(|_| read_recorded(url, pool, false));
+    let settled = settle(stop, state.ok().as_ref());
+    match error {
+        Error::MigrationFailed { message, .. } => Error::MigrationFailed {
+            message,
+            stop: settled,
+        },
+        Error::Interrupted { signal, .. } => Error::Interrupted {
+            signal,
+            stop: settled,
+        },
+        other => other,
+    }
+}
+
+/// `stop` as `state` shows it (`None`: unreadable).
+fn settle(stop: &Stop, state: Option<&DbState>) -> Box<Stop> {
+    let mut stop = stop.clone();
+    let Some(state) = state else {
+        if let Some(running) = &mut stop.running {
+            running.fate = Fate::Unknown;
+        }
+        return Box::new(stop);
+    };
+    if let Some(running) = &mut stop.running {
+        running.fate = match state.get(&running.version) {
+            Some(rec) if rec.dirty => Fate::Dirty,
+            rec if rec.is_some_and(|r| r.applied) == running.applying() => Fate::Recorded,
+            _ => Fate::RolledBack,
+        };
+    }
+    // A step said to be rolled back with the batch that the database still records was
+    // committed after all.
+    let (committed, rolled_back) = stop
+        .rolled_back
+        .drain(..)
+        .partition(|v| state.is_applied(v));
+    stop.rolled_back = rolled_back;
+    stop.done.extend::<Vec<String>>(committed);
+    Box::new(stop)
 }
 
 /// Behind a transaction pooler the lock lives only as long as each transaction, so a

@@ -137,6 +137,35 @@ mod pg {
         .get_result(conn)
     }
 
+    #[derive(QueryableByName)]
+    struct Identity {
+        #[diesel(sql_type = Integer)]
+        pid: i32,
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        application_name: String,
+    }
+
+    /// What [`crate::interrupt::Interrupt::trigger`] needs to cancel the statements of the
+    /// session on `conn`: its backend, and its application name when it is haven-migrate's
+    /// own (behind a transaction pooler, the backend changes from one transaction to the
+    /// next, the application name goes with the client).
+    pub(crate) fn cancel_target(
+        conn: &mut PgConnection,
+        url: &DatabaseUrl,
+    ) -> Result<crate::interrupt::Target> {
+        let me: Identity = diesel::sql_query(
+            "SELECT pg_backend_pid() AS pid, current_setting('application_name') AS application_name",
+        )
+        .get_result(conn)
+        .map_err(|e| Error::query("cannot read the session's identity", e))?;
+        let ours = me.application_name == application_name();
+        Ok(crate::interrupt::Target {
+            url: url.clone(),
+            pid: me.pid,
+            application_name: ours.then_some(me.application_name),
+        })
+    }
+
     fn backend_pid(conn: &mut PgConnection) -> diesel::QueryResult<i32> {
         server_facts(conn).map(|f| f.pid)
     }

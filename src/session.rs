@@ -10,7 +10,9 @@ use std::time::Duration;
 
 use crate::driver::Driver;
 use crate::error::{Error, Result};
+use crate::interrupt::Interrupt;
 use crate::lock::WaitNotice;
+use crate::pool::PoolOptions;
 use crate::state::DbState;
 
 #[cfg(feature = "postgres")]
@@ -21,23 +23,48 @@ use crate::pool::PgLink;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PgLink;
 
+/// How a session is opened.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionOptions<'a> {
+    /// Connection settings (SQLite busy timeout, `--pooler`).
+    pub pool: &'a PoolOptions,
+    /// How long to wait for the migration lock.
+    pub lock_timeout: Duration,
+    /// Checked while waiting for the lock and between steps; told which server statement
+    /// to cancel.
+    pub interrupt: &'a Interrupt,
+}
+
 /// A connection holding the migration lock; dropping it releases the lock.
 pub struct Session<D: Driver> {
     conn: D,
     lock: D::Lock,
     waited: Duration,
     link: Option<PgLink>,
+    interrupt: Interrupt,
 }
 
 impl<D: Driver> Session<D> {
     /// A session over `conn`, which holds (or will take per transaction) `lock`.
-    pub(crate) fn new(conn: D, lock: D::Lock, waited: Duration, link: Option<PgLink>) -> Self {
+    pub(crate) fn new(
+        conn: D,
+        lock: D::Lock,
+        waited: Duration,
+        link: Option<PgLink>,
+        interrupt: &Interrupt,
+    ) -> Self {
         Session {
             conn,
             lock,
             waited,
             link,
+            interrupt: interrupt.clone(),
         }
+    }
+
+    /// The interrupt the session answers to.
+    pub(crate) fn interrupt(&self) -> &Interrupt {
+        &self.interrupt
     }
 
     /// How long the session has waited for the lock so far.
@@ -81,6 +108,12 @@ impl<D: Driver> Session<D> {
         (&mut self.conn, &self.lock, &mut self.waited)
     }
 
+    /// As [`Session::parts`], with the lock mutable, to take it once the session exists.
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    pub(crate) fn parts_mut(&mut self) -> (&mut D, &mut D::Lock, &mut Duration) {
+        (&mut self.conn, &mut self.lock, &mut self.waited)
+    }
+
     /// Reads the recorded state under the lock.
     pub fn read_state(&mut self, notice: WaitNotice<'_>) -> Result<DbState> {
         if self.lock_per_transaction() {
@@ -104,6 +137,7 @@ impl<D: Driver> Session<D> {
 
 impl<D: Driver> Drop for Session<D> {
     fn drop(&mut self) {
+        self.interrupt.unwatch();
         self.conn.release(&mut self.lock);
     }
 }

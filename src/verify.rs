@@ -6,14 +6,12 @@
 //! is needed, and it is removed afterwards, whatever happens.
 
 use std::path::PathBuf;
-use std::time::Duration;
 
 use crate::db::{Backend, DatabaseUrl};
 use crate::driver::Driver;
 use crate::error::{Error, Result};
 use crate::execute::{self, ExecOptions, Silent};
 use crate::migrate::{with_driver, Context};
-use crate::migrations::MigrationSet;
 use crate::plan::{Action, Plan, Step};
 use crate::pool::PoolOptions;
 use crate::session::Session;
@@ -43,24 +41,22 @@ pub struct VerifyReport {
 /// Runs the up/down/up check of every migration of `ctx.set` in a scratch database on the
 /// server (or beside the file) of `ctx.url`.
 pub fn verify(ctx: &Context) -> Result<VerifyReport> {
+    // Dropped on every way out: success, failure, error, interrupt.
     let scratch = Scratch::create(&ctx.url, &ctx.pool)?;
-    with_driver!(ctx.url.backend(), D => check_all::<D>(&scratch.url, &ctx.set, &ctx.pool))
+    with_driver!(ctx.url.backend(), D => check_all::<D>(&scratch.url, ctx))
 }
 
-fn check_all<D: Driver>(
-    url: &DatabaseUrl,
-    set: &MigrationSet,
-    pool: &PoolOptions,
-) -> Result<VerifyReport> {
+fn check_all<D: Driver>(url: &DatabaseUrl, ctx: &Context) -> Result<VerifyReport> {
     // The scratch database is the tool's own: nobody waits for its lock. It runs through
     // the same session as a deploy, so that what is verified is what a deploy runs.
-    let mut session = D::open_session(url, pool, Duration::from_secs(60), &mut |_| {})?;
+    let mut session = D::open_session(url, &ctx.session_options(), &mut |_| {})?;
+    let set = &ctx.set;
     let mut checked = Vec::new();
     for (index, m) in set.migrations().iter().enumerate() {
         let before = snapshot(&mut session)?;
-        run(&mut session, set, Action::Apply, index)?;
+        run(&mut session, url, ctx, Action::Apply, index)?;
         let after_up = snapshot(&mut session)?;
-        run(&mut session, set, Action::Revert, index)?;
+        run(&mut session, url, ctx, Action::Revert, index)?;
         let failure = |phase: &str, differences: Vec<String>| VerifyFailure {
             version: m.version().to_owned(),
             name: m.name().to_owned(),
@@ -75,7 +71,7 @@ fn check_all<D: Driver>(
                 failure: Some(failure(phase, diff)),
             });
         }
-        run(&mut session, set, Action::Apply, index)?;
+        run(&mut session, url, ctx, Action::Apply, index)?;
         let diff = after_up.differences(&snapshot(&mut session)?);
         if !diff.is_empty() {
             let phase = "up.sql after down.sql does not give the same state as the first time";
@@ -101,10 +97,12 @@ fn snapshot<D: Driver>(session: &mut Session<D>) -> Result<crate::catalog::Catal
 
 fn run<D: Driver>(
     session: &mut Session<D>,
-    set: &MigrationSet,
+    url: &DatabaseUrl,
+    ctx: &Context,
     action: Action,
     index: usize,
 ) -> Result<()> {
+    let set = &ctx.set;
     let version = set.migrations()[index].version().to_owned();
     let plan = Plan {
         steps: vec![Step {
@@ -113,7 +111,9 @@ fn run<D: Driver>(
             index: Some(index),
         }],
     };
-    execute::execute(session, set, &plan, ExecOptions::default(), &mut Silent).map(|_| ())
+    execute::execute(session, set, &plan, ExecOptions::default(), &mut Silent)
+        .map(drop)
+        .map_err(|e| crate::migrate::read_back(session, url, &ctx.pool, e))
 }
 
 /// A scratch database that is dropped (or deleted) when this guard goes.

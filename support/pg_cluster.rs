@@ -6,7 +6,8 @@
 //! (`tests/common`: scram-sha-256 with a generated password, room for many connections) and
 //! the benchmark (`examples/bench`: trust auth and default settings, the benchmark
 //! conditions of DESIGN.md). Both include this file with `#[path = "..."] mod pg_cluster;`,
-//! so it stays self-contained: std and tempfile only, errors as `String`.
+//! so it stays self-contained: std, tempfile and the library's `pg_tools` (where the
+//! PostgreSQL programs are) only, errors as `String`.
 //!
 //! As root, initdb and the server run as the `postgres` user (they refuse to run as root).
 //! Layout of the dir: `data/` (PGDATA), `sock/` (the socket), `server.log` (the server's
@@ -20,11 +21,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, Command, Stdio};
 
+use haven_schema::pg_tools;
+
 /// The system user that runs the server when we are root.
 const SERVER_USER: &str = "postgres";
-
-/// Where Debian-style packages install each major version's programs.
-const VERSIONED_BIN_ROOT: &str = "/usr/lib/postgresql";
 
 /// How long the server may take to accept connections.
 const START_TIMEOUT_SECS: u32 = 60;
@@ -209,20 +209,17 @@ impl Cluster {
     }
 }
 
-/// Finds a PostgreSQL program: on `PATH`, else in the highest `/usr/lib/postgresql/*/bin`.
+/// Finds a PostgreSQL program by the rule of `haven_schema::pg_tools` (the one
+/// `upgrade --backup` follows too): on `PATH`, else in the newest
+/// `/usr/lib/postgresql/*/bin`, else Debian's `pg_wrapper` on `PATH`.
 pub fn find_pg_bin(tool: &str) -> Result<PathBuf, String> {
-    // Debian's `pg_wrapper` (what /usr/bin/psql links to) is a Perl script that picks a
-    // version per call; the real binary is faster and matches the server we start.
-    find_on_path(tool)
-        .filter(|path| !is_pg_wrapper(path))
-        .or_else(|| in_versioned_dirs(tool))
-        .or_else(|| find_on_path(tool))
-        .ok_or_else(|| {
-            format!(
-                "PostgreSQL program `{tool}` not found on PATH or under {VERSIONED_BIN_ROOT}/*/bin; \
-                 install PostgreSQL"
-            )
-        })
+    pg_tools::find(tool).ok_or_else(|| {
+        format!(
+            "PostgreSQL program `{tool}` not found on PATH or under {}/*/bin; \
+             install PostgreSQL",
+            pg_tools::VERSIONED_BIN_ROOT
+        )
+    })
 }
 
 /// The first `name` on `PATH`.
@@ -231,29 +228,6 @@ pub fn find_on_path(name: &str) -> Option<PathBuf> {
     std::env::split_paths(&path)
         .map(|dir| dir.join(name))
         .find(|candidate| candidate.is_file())
-}
-
-fn is_pg_wrapper(path: &Path) -> bool {
-    fs::canonicalize(path)
-        .is_ok_and(|real| real.file_name().is_some_and(|name| name == "pg_wrapper"))
-}
-
-fn in_versioned_dirs(tool: &str) -> Option<PathBuf> {
-    let entries = fs::read_dir(VERSIONED_BIN_ROOT).ok()?;
-    entries
-        .filter_map(|entry| entry.ok())
-        .filter_map(|entry| {
-            let version = version_key(&entry.file_name().to_string_lossy())?;
-            let candidate = entry.path().join("bin").join(tool);
-            candidate.is_file().then_some((version, candidate))
-        })
-        .max_by(|(a, _), (b, _)| a.cmp(b))
-        .map(|(_, path)| path)
-}
-
-// "15" -> [15], "9.6" -> [9, 6]; anything else is not a version directory.
-fn version_key(name: &str) -> Option<Vec<u32>> {
-    name.split('.').map(|part| part.parse().ok()).collect()
 }
 
 // The real directory of initdb: /usr/local/bin/initdb may be a link into

@@ -138,6 +138,49 @@ fn sqlite_database_is_a_fresh_path_in_its_own_temp_dir() {
     assert!(!dir.exists(), "the temp dir goes away with the value");
 }
 
+#[cfg(feature = "postgres")]
+#[test]
+fn a_database_with_a_password_has_its_own_role_which_goes_with_it() {
+    let db = common::pg_database_with_password();
+    assert_eq!(db.password.len(), 32, "a random password, never empty");
+    let params = ConnParams::parse(&db.url).expect("the harness URL parses");
+    let owner = db.psql(&format!(
+        "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = '{}'",
+        db.name
+    ));
+    assert_eq!(owner.trim(), params.user, "the role owns the database");
+    assert_eq!(db.psql("SELECT current_user").trim(), params.user);
+    db.psql("CREATE TABLE mine (id int)"); // it may create what haven-migrate creates
+    if db.checks_passwords() {
+        let error = select_one(&db.url_with_password("not-the-password"))
+            .expect_err("a wrong password must not connect");
+        assert!(error.contains("password authentication failed"), "{error}");
+    }
+    let keeper = pg_database();
+    let role_count = format!(
+        "SELECT count(*) FROM pg_roles WHERE rolname = '{}'",
+        params.user
+    );
+    assert_eq!(keeper.psql(&role_count).trim(), "1");
+    drop(db);
+    assert_eq!(keeper.psql(&role_count).trim(), "0", "the role is dropped");
+}
+
+#[test]
+fn the_server_version_is_that_of_the_programs_found() {
+    let version = common::pg_server_version();
+    let db = pg_database();
+    let num = db.psql("SHOW server_version_num");
+    assert_eq!(version.num().to_string(), num.trim());
+    assert_eq!(db.server_major(), version.num() / 10000);
+    if std::env::var_os(common::server::URL_VAR).is_none() {
+        // The private cluster runs the first initdb found: PATH decides the version.
+        let initdb =
+            haven_schema::pg_tools::program_version(&pg_bin("initdb")).expect("initdb --version");
+        assert!(initdb.same_major(version), "{initdb} vs {version}");
+    }
+}
+
 #[test]
 fn pg_bin_finds_the_tools() {
     for tool in ["psql", "pg_dump", "initdb", "pg_ctl", "postgres"] {

@@ -1,6 +1,10 @@
 //! Safe deploys, part 4 (issue 4): secrets and backups. No failure path prints the
 //! password (text, `-v` debug logs, `--format json`, child processes' output), libpq URL
 //! parameters pass through, and `upgrade --backup FILE` dumps first or applies nothing.
+//!
+//! Each test's database belongs to a role of its own with a random password
+//! (`common::pg_database_with_password`), so that "no output shows the password" proves
+//! something on any server, a `HAVEN_TEST_DATABASE_URL` one with trust auth too.
 
 mod common;
 mod safety_support;
@@ -44,7 +48,7 @@ fn fails_without_secrets(
 
 #[test]
 fn a_wrong_password_is_never_printed() {
-    let db = common::pg_database();
+    let db = common::pg_database_with_password();
     if !db.checks_passwords() {
         return; // a HAVEN_TEST_DATABASE_URL server with trust auth: nothing to prove
     }
@@ -74,11 +78,8 @@ fn a_wrong_password_is_never_printed() {
 
 #[test]
 fn the_right_password_is_never_printed_when_the_database_is_missing() {
-    let db = common::pg_database();
-    let url = db
-        .url
-        .replace(&format!("/{}?", db.name), "/no_such_database?");
-    assert_ne!(url, db.url);
+    let db = common::pg_database_with_password();
+    let url = db.url_for_database("no_such_database");
     let migrations = Migrations::haven(Dialect::Postgres);
     for args in [&["upgrade", "head"][..], &["check"], &["verify"]] {
         for out in fails_without_secrets(&migrations, &url, args, 1, &[&db.password]) {
@@ -118,7 +119,7 @@ fn a_password_for_an_unreachable_server_is_never_printed() {
 
 #[test]
 fn the_password_is_not_printed_on_a_lock_timeout() {
-    let db = common::pg_database();
+    let db = common::pg_database_with_password();
     let migrations = Migrations::haven(Dialect::Postgres);
     migrations.add(
         "2026-01-01-000005_gated",
@@ -148,7 +149,7 @@ fn the_password_is_not_printed_on_a_lock_timeout() {
 
 #[test]
 fn the_password_is_not_printed_when_a_migration_fails_or_succeeds() {
-    let db = common::pg_database();
+    let db = common::pg_database_with_password();
     let migrations = Migrations::haven(Dialect::Postgres);
     run(migrations.cmd(&db.url).args(["-v", "upgrade", "head"]))
         .expect_code(0)
@@ -176,7 +177,7 @@ fn the_password_is_not_printed_when_a_migration_fails_or_succeeds() {
 
 #[test]
 fn libpq_url_parameters_pass_through() {
-    let db = common::pg_database();
+    let db = common::pg_database_with_password();
     let migrations = Migrations::haven(Dialect::Postgres);
     let bogus = format!("{}&sslmode=bogus", db.url);
     run(migrations.cmd(&bogus).arg("check"))
@@ -196,7 +197,7 @@ fn libpq_url_parameters_pass_through() {
 
 #[test]
 fn backup_writes_a_dump_before_upgrading() {
-    let db = common::pg_database();
+    let db = common::pg_database_with_password();
     let migrations = Migrations::haven(Dialect::Postgres);
     run(migrations.cmd(&db.url).args(["upgrade", "+2"])).expect_code(0);
     let dump = migrations.tmp.path().join("backup.sql");
@@ -217,7 +218,7 @@ fn backup_writes_a_dump_before_upgrading() {
 
 #[test]
 fn a_backup_to_an_unwritable_path_applies_nothing() {
-    let db = common::pg_database();
+    let db = common::pg_database_with_password();
     let migrations = Migrations::haven(Dialect::Postgres);
     for mode in MODES {
         run(migrations.cmd(&db.url).args(mode).args([
@@ -240,17 +241,20 @@ fn a_backup_to_an_unwritable_path_applies_nothing() {
 
 #[test]
 fn a_failing_pg_dump_gets_the_password_from_the_environment_and_its_output_is_scrubbed() {
-    let db = common::pg_database();
+    let db = common::pg_database_with_password();
     let migrations = Migrations::haven(Dialect::Postgres);
     // A pg_dump that records how it was called, prints the password, and fails.
     let bin = migrations.tmp.path().join("bin");
     fs::create_dir(&bin).expect("a bin dir");
     let argv_file = migrations.tmp.path().join("argv");
     let env_file = migrations.tmp.path().join("env");
+    // It reports the server's version, as a pg_dump that fits must.
     let script = format!(
-        "#!/bin/sh\nprintf '%s\\n' \"$@\" > '{}'\nprintf '%s' \"$PGPASSWORD\" > '{}'\n\
+        "#!/bin/sh\n[ \"$1\" = --version ] && {{ echo 'pg_dump (PostgreSQL) {}'; exit 0; }}\n\
+         printf '%s\\n' \"$@\" > '{}'\nprintf '%s' \"$PGPASSWORD\" > '{}'\n\
          echo \"pg_dump: error: connection to server failed: password $PGPASSWORD rejected\" >&2\n\
          exit 1\n",
+        common::pg_server_version(),
         argv_file.display(),
         env_file.display()
     );

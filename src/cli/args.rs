@@ -202,6 +202,10 @@ pub struct UpgradeArgs {
     /// Run pg_dump to FILE first and abort, with nothing applied, if it fails (PostgreSQL).
     #[arg(long, value_name = "FILE")]
     pub backup: Option<PathBuf>,
+    /// The pg_dump for --backup. Default: the first of the server's major version on PATH,
+    /// then in /usr/lib/postgresql/<major>/bin, else the closest newer one.
+    #[arg(long, value_name = "PATH", requires = "backup")]
+    pub pg_dump: Option<PathBuf>,
 }
 
 /// `downgrade` options.

@@ -157,9 +157,14 @@ fn upgrade(ctx: &Context, args: &UpgradeArgs, out: &mut Output) -> Result<Report
         allow_out_of_order: args.allow_out_of_order,
         single_transaction: args.single_transaction,
         backup: args.backup.clone(),
+        pg_dump: args.pg_dump.clone(),
     };
     let started = Instant::now();
     let outcome = migrate::upgrade(ctx, &target, &options, &mut out.progress())?;
+    if let (Some(file), Some(pg_dump)) = (&args.backup, &outcome.backup) {
+        let file = file.display();
+        out.debug(&format!("backup {file} written by {}", pg_dump.describe()));
+    }
     finish("upgrade", ctx, outcome, started.elapsed())
 }
 

@@ -5,6 +5,7 @@ mod args;
 mod commands;
 mod output;
 mod report;
+mod signals;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -92,6 +93,12 @@ fn run_and_report(cli: &Cli) -> u8 {
                     Error::Integrity { problems } => problems.clone(),
                     _ => Vec::new(),
                 },
+                stop: match &err {
+                    Error::MigrationFailed { stop, .. } | Error::Interrupted { stop, .. } => {
+                        Some((**stop).clone())
+                    }
+                    _ => None,
+                },
                 ..Report::new(name)
             };
             out.error(&report, &message);
@@ -134,7 +141,11 @@ fn run(cli: &Cli, out: Output) -> Result<Report, (Error, Scrubber)> {
     let scrub_url = url.clone();
     let scrub =
         move |e: Error| -> (Error, Scrubber) { (e, Box::new(move |s: &str| scrub_url.scrub(s))) };
-    let (ctx, recorded) = context(&cli.global, url, &cli.command, out).map_err(scrub.clone())?;
+    let mode = signal_mode(&cli.command, url.backend());
+    let interrupt = signals::install(mode, out, command_name(&cli.command));
+    let (mut ctx, recorded) =
+        context(&cli.global, url, &cli.command, out).map_err(scrub.clone())?;
+    ctx.interrupt = interrupt;
     let mut out = out;
     commands::run(&cli.command, &ctx, recorded, &mut out).map_err(scrub)
 }
@@ -212,8 +223,26 @@ fn context(
         set,
         lock_timeout: Duration::from_secs(global.lock_timeout),
         pool,
+        interrupt: haven_schema::interrupt::Interrupt::new(),
     };
     Ok((ctx, recorded))
+}
+
+/// How a signal stops the command: cleanly where there is server work to cancel and roll
+/// back (a PostgreSQL write command, `verify`), at once everywhere else.
+fn signal_mode(command: &Command, backend: Backend) -> signals::Mode {
+    let writes = match command {
+        Command::Upgrade(a) => !a.sql && !a.dry_run,
+        Command::Downgrade(a) => !a.sql,
+        Command::Stamp(a) => !a.sql,
+        Command::Verify => true,
+        _ => false,
+    };
+    if writes && backend == Backend::Postgres {
+        signals::Mode::Graceful
+    } else {
+        signals::Mode::Immediate
+    }
 }
 
 /// For the read-only status commands, whether they compare checksums; `None` for the others.
@@ -230,6 +259,7 @@ fn exit_code(err: &Error) -> u8 {
         ErrorClass::Operational => 1,
         ErrorClass::BadInput => 2,
         ErrorClass::Integrity => 4,
+        ErrorClass::Interrupted(signal) => signal.exit_code(),
     }
 }
 

@@ -8,7 +8,7 @@
 //! Nothing here panics on a failed write, as `print!` would.
 
 use std::io::{ErrorKind, IsTerminal, Write};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use haven_schema::db::{redact_urls, Secrets};
 
@@ -18,7 +18,20 @@ use haven_schema::plan::{Action, Step};
 use haven_schema::{Error, Result};
 
 use super::args::Format;
-use super::report::{MigrationRow, Report};
+use super::report::{ErrorInfo, MigrationRow, Report};
+
+/// Whether the final output (a report, or the one of an immediate exit on a signal) was
+/// printed: there is only ever one, so that JSON stays one object.
+static FINISHED: Mutex<bool> = Mutex::new(false);
+
+/// Runs `print` unless a final output was printed already.
+fn finish_once(print: impl FnOnce()) {
+    let mut finished = FINISHED.lock().unwrap_or_else(PoisonError::into_inner);
+    if !*finished {
+        print();
+        *finished = true;
+    }
+}
 
 /// The secrets of the command line and the environment, scrubbed from every message.
 static SECRETS: OnceLock<Secrets> = OnceLock::new();
@@ -103,6 +116,10 @@ impl Output {
         if report.printed {
             return;
         }
+        finish_once(|| self.print_report(report));
+    }
+
+    fn print_report(&self, report: &Report) {
         match self.format {
             // Not println!: it panics when stdout is a closed pipe (`| head`).
             Format::Json => {
@@ -125,10 +142,25 @@ impl Output {
 
     /// Prints an error: the message on stderr, and in JSON mode the object on stdout.
     pub fn error(&self, report: &Report, message: &str) {
-        to_stderr(&format!("error: {message}"));
-        if self.format == Format::Json {
-            self.report(report);
-        }
+        finish_once(|| {
+            to_stderr(&format!("error: {message}"));
+            if self.format == Format::Json {
+                self.print_report(report);
+            }
+        });
+    }
+
+    /// The final output of a command interrupted at once by a signal.
+    pub fn interrupted(&self, command: &'static str, message: &str) {
+        let report = Report {
+            ok: false,
+            error: Some(ErrorInfo {
+                kind: "interrupted".into(),
+                message: message.to_owned(),
+            }),
+            ..Report::new(command)
+        };
+        self.error(&report, message);
     }
 }
 
@@ -191,6 +223,9 @@ impl Observer for StepPrinter {
     fn step_finished(&mut self, report: &StepReport) {
         if let Some(bar) = &self.bar {
             bar.inc(1);
+        }
+        if !report.skipped {
+            super::signals::record_done(format!("{} {}", verb(report.action), report.version));
         }
         if !self.out.quiet {
             self.line(&step_line(report));

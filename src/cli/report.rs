@@ -68,6 +68,9 @@ pub struct Report {
     pub created: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verify: Option<VerifyReport>,
+    /// Where a failed or interrupted write command stopped, read back from the database.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stop: Option<haven_schema::Stop>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total_ms: Option<f64>,
     /// Time waited for the migration lock (write commands).

@@ -3,7 +3,11 @@
 //! - [`pg_database`]: a fresh, empty PostgreSQL database per test, on the server named by
 //!   `HAVEN_TEST_DATABASE_URL`, or else on a private cluster that this test process starts
 //!   on first use (initdb + pg_ctl, unix socket only, password auth) and that a watchdog
-//!   stops and deletes when the process exits.
+//!   stops and deletes when the process exits. The cluster's version is that of the first
+//!   `initdb` found (`PATH` first), so `PATH=/pg18/bin:$PATH cargo test` tests on 18.
+//! - [`pg_database_with_password`]: the same, owned by a role of its own that logs in with
+//!   a password, for the tests about secrets: an external server may need no password.
+//! - [`pg_server_version`]: the server's version, for tests of version-specific behaviour.
 //! - [`sqlite_database`]: a SQLite file path in its own temp dir.
 //! - [`pg_bin`]: where psql, pg_dump, initdb, pg_ctl and postgres are.
 //!
@@ -24,18 +28,23 @@ use std::hash::{BuildHasher, Hasher};
 use std::path::PathBuf;
 
 use conn::ConnParams;
+use haven_schema::pg_tools::PgVersion;
 
 /// A fresh, empty PostgreSQL database for one test. Dropping it drops the database (best
-/// effort, never panics), closing any connections still open on it.
+/// effort, never panics), closing any connections still open on it, and its own role.
 #[allow(dead_code)]
 pub struct PgTestDb {
     /// `postgres://user:PASSWORD@/dbname?host=/socket/dir&port=N` on the private cluster.
     pub url: String,
     /// The database name, unique per process and call.
     pub name: String,
-    /// The password in `url`, e.g. to check that no output shows it.
+    /// The password in `url`. Empty when the `HAVEN_TEST_DATABASE_URL` server needs none:
+    /// a test that checks that no output shows the password uses
+    /// [`pg_database_with_password`], whose password is never empty.
     pub password: String,
     params: ConnParams,
+    // The role of `pg_database_with_password`, dropped with the database.
+    role: Option<String>,
 }
 
 /// Creates a fresh database (starting the private cluster on the first call).
@@ -43,21 +52,71 @@ pub struct PgTestDb {
 #[track_caller]
 pub fn pg_database() -> PgTestDb {
     let server = server::server();
-    let name = match server.create_database() {
+    let name = match server.create_database(None) {
         Ok(name) => name,
         Err(e) => panic!("cannot create a test database: {e}"),
     };
-    let params = server.admin.with_dbname(&name);
-    PgTestDb {
-        url: params.url(),
-        password: params.password.clone(),
-        name,
-        params,
-    }
+    PgTestDb::new(server.admin.with_dbname(&name), None)
+}
+
+/// Creates a fresh database owned by a new login role with a random password; the URL,
+/// `psql`, `env` and the rest act as that role. For the tests about secrets: whatever the
+/// server's auth (trust too), the URL holds a password that no output may show. The role
+/// owns the database and may create databases, which is all that `haven-migrate` needs.
+#[allow(dead_code)]
+#[track_caller]
+pub fn pg_database_with_password() -> PgTestDb {
+    let server = server::server();
+    let (role, password) = match server.create_role() {
+        Ok(role) => role,
+        Err(e) => panic!("{e}"),
+    };
+    let name = match server.create_database(Some(&role)) {
+        Ok(name) => name,
+        Err(e) => {
+            let _ = server.drop_role(&role);
+            panic!("cannot create a test database: {e}")
+        }
+    };
+    let params = ConnParams {
+        user: role.clone(),
+        password,
+        ..server.admin.with_dbname(&name)
+    };
+    assert!(!params.password.is_empty());
+    PgTestDb::new(params, Some(role))
+}
+
+/// The version of the server the PostgreSQL tests run on (starting it on the first call),
+/// for behaviour that differs between versions: `pg_server_version().num() >= 140000`.
+#[allow(dead_code)]
+#[track_caller]
+pub fn pg_server_version() -> PgVersion {
+    server::server().version
 }
 
 #[allow(dead_code)]
 impl PgTestDb {
+    fn new(params: ConnParams, role: Option<String>) -> PgTestDb {
+        PgTestDb {
+            url: params.url(),
+            password: params.password.clone(),
+            name: params.dbname.clone(),
+            params,
+            role,
+        }
+    }
+
+    /// The same server and credentials, another database (which need not exist).
+    pub fn url_for_database(&self, dbname: &str) -> String {
+        self.params.with_dbname(dbname).url()
+    }
+
+    /// The server's major version: 18 for 18.x (PostgreSQL 10 and later).
+    pub fn server_major(&self) -> u32 {
+        pg_server_version().num() / 10000
+    }
+
     /// The same database with another password, for wrong-password tests.
     pub fn url_with_password(&self, pw: &str) -> String {
         ConnParams {
@@ -72,7 +131,7 @@ impl PgTestDb {
         pgbouncer::bouncer(mode).url(&self.params)
     }
 
-    /// The server's maintenance database (`postgres`), with the same credentials.
+    /// The server's maintenance database (`postgres`), as the harness's admin role.
     pub fn maintenance_url(&self) -> String {
         server::server().admin.url()
     }
@@ -119,7 +178,11 @@ impl PgTestDb {
 impl Drop for PgTestDb {
     fn drop(&mut self) {
         // Best effort: a leftover database dies with the private cluster anyway.
-        let _ = server::server().drop_database(&self.name);
+        let server = server::server();
+        let _ = server.drop_database(&self.name);
+        if let Some(role) = &self.role {
+            let _ = server.drop_role(role);
+        }
     }
 }
 
