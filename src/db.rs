@@ -1,14 +1,29 @@
-//! Database URLs: which backend, and how to print them safely.
+//! Database URLs: which backend, what the driver is given, and how to print them safely.
 //!
 //! The URL chooses the backend, as in the diesel CLI: `postgres://` and `postgresql://` are
 //! PostgreSQL; `sqlite://PATH`, `sqlite:PATH`, `file:PATH` and a plain path are SQLite.
-//! Anything else is a clear error, never a panic. Passwords never leave this module
-//! unredacted except through [`DatabaseUrl::connection_string`].
+//! Anything else is a clear error, never a panic.
+//!
+//! - A PostgreSQL URL is read exactly as libpq reads it ([`libpq`]), so that what libpq uses
+//!   as the password is what gets redacted.
+//! - A SQLite URL becomes one path, which is opened, locked and reported ([`sqlite`]).
+//! - `postgres:` without `//` and libpq `key=value` strings are refused without being
+//!   echoed: both may hold a password in a place no parser here can be sure of.
+//!
+//! Passwords never leave this module unredacted except through
+//! [`DatabaseUrl::connection_string`] and [`DatabaseUrl::password`].
+
+mod libpq;
+mod redact;
+mod sqlite;
 
 use std::fmt;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::{Error, Result};
+
+pub use redact::{redact_urls, Secrets};
+pub use sqlite::SqliteMode;
 
 /// The two supported database backends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -51,10 +66,15 @@ impl fmt::Display for Backend {
 #[derive(Clone, PartialEq, Eq)]
 pub struct DatabaseUrl {
     backend: Backend,
+    /// What the driver is given: the libpq URL, or a `file:` URI built from the path.
     connection: String,
+    /// What is shown: the URL with its secrets as `***`, or the SQLite path.
     redacted: String,
+    secrets: Secrets,
     password: Option<String>,
-    sqlite_path: Option<PathBuf>,
+    sqlite: Option<sqlite::Target>,
+    // Boxed: most of a URL's size, and only PostgreSQL URLs have one.
+    pg: Option<Box<libpq::ConnUri>>,
 }
 
 // Debug must not leak the password either.
@@ -70,6 +90,9 @@ impl fmt::Display for DatabaseUrl {
     }
 }
 
+/// Shown instead of a URL that must never be echoed.
+const NOT_SHOWN: &str = "(not shown: it may hold a password)";
+
 impl DatabaseUrl {
     /// Parses a URL or path and detects its backend.
     pub fn parse(raw: &str) -> Result<Self> {
@@ -80,19 +103,27 @@ impl DatabaseUrl {
                 reason: "the URL is empty".into(),
             });
         }
+        if libpq::prefix_len(raw).is_some() {
+            return parse_postgres(raw);
+        }
+        if let Some(reason) = never_echoed(raw) {
+            return Err(Error::InvalidUrl {
+                url: NOT_SHOWN.into(),
+                reason: reason.into(),
+            });
+        }
         match scheme_of(raw) {
-            Some(s)
-                if s.eq_ignore_ascii_case("postgres") || s.eq_ignore_ascii_case("postgresql") =>
-            {
-                parse_postgres(raw)
+            Some(s) if s.eq_ignore_ascii_case("sqlite") => {
+                parse_sqlite(raw, strip_sqlite_scheme(raw), sqlite::Form::Path)
             }
-            Some(s) if s.eq_ignore_ascii_case("sqlite") => sqlite(strip_sqlite_scheme(raw), None),
-            Some(s) if s.eq_ignore_ascii_case("file") => sqlite(&raw["file:".len()..], Some(raw)),
+            Some(s) if s.eq_ignore_ascii_case("file") => {
+                parse_sqlite(raw, &raw["file:".len()..], sqlite::Form::FileUri)
+            }
             Some(scheme) => Err(Error::UnsupportedScheme {
                 scheme: format!("{scheme}://"),
-                url: redact_unknown(raw),
+                url: redact_urls(raw),
             }),
-            None => sqlite(raw, None),
+            None => parse_sqlite(raw, raw, sqlite::Form::Path),
         }
     }
 
@@ -106,98 +137,126 @@ impl DatabaseUrl {
         &self.connection
     }
 
-    /// The URL with any password replaced by `***`.
+    /// The URL with any password replaced by `***`; for SQLite, the database file's path.
     pub fn redacted(&self) -> &str {
         &self.redacted
     }
 
-    /// The password, if the URL holds one (for `PGPASSWORD` of child processes).
+    /// The password libpq will use, if the URL holds one (for `PGPASSWORD` of child
+    /// processes).
     pub fn password(&self) -> Option<&str> {
         self.password.as_deref()
     }
 
-    /// The database file of a SQLite URL.
+    /// The database file of a SQLite URL: the one file opened, locked and reported.
     pub fn sqlite_path(&self) -> Option<&Path> {
-        self.sqlite_path.as_deref()
+        self.sqlite.as_ref().map(|t| t.path.as_path())
+    }
+
+    /// The `mode=` of a SQLite URL, if it has one.
+    pub fn sqlite_mode(&self) -> Option<SqliteMode> {
+        self.sqlite.as_ref().and_then(|t| t.mode)
+    }
+
+    /// The SQLite file a write command may lock and change: an error for `mode=ro`, and for
+    /// `mode=rw` when the file does not exist (SQLite would not create it).
+    pub fn writable_sqlite_path(&self) -> Result<&Path> {
+        let Some(target) = &self.sqlite else {
+            return Err(Error::BadInput(format!(
+                "{self} names no SQLite file to lock"
+            )));
+        };
+        let path = target.path.as_path();
+        match target.mode {
+            Some(SqliteMode::ReadOnly) => Err(Error::BadInput(format!(
+                "the SQLite database {} is opened read-only (mode=ro), and this command \
+                 writes: drop mode=ro from the URL, or use a read-only command (current, \
+                 history, check, --sql, --dry-run)",
+                path.display()
+            ))),
+            Some(SqliteMode::ReadWrite) if !path.exists() => Err(Error::BadInput(format!(
+                "the SQLite database {} does not exist, and mode=rw does not create it: \
+                 create it with mode=rwc (or no mode), or fix the path",
+                path.display()
+            ))),
+            _ => Ok(path),
+        }
     }
 
     /// The connection string without its password, for child processes that take the
-    /// password from `PGPASSWORD` instead.
+    /// password from `PGPASSWORD` instead. Every other parameter is passed on as written.
     pub fn without_password(&self) -> String {
-        let Ok(mut url) = PgUrl::parse(&self.connection) else {
-            return self.redacted.clone();
-        };
-        let _ = url.0.set_password(None);
-        let pairs: Vec<(String, String)> = url
-            .0
-            .query_pairs()
-            .filter(|(k, _)| k != "password")
-            .map(|(k, v)| (k.into_owned(), v.into_owned()))
-            .collect();
-        if pairs.is_empty() {
-            url.0.set_query(None);
-        } else {
-            url.0.query_pairs_mut().clear().extend_pairs(pairs);
+        match &self.pg {
+            Some(uri) => uri.without_password(),
+            None => self.connection.clone(),
         }
-        url.render()
     }
 
     /// The same server and credentials, another database (PostgreSQL).
     pub fn with_database(&self, name: &str) -> Result<DatabaseUrl> {
-        let mut url = PgUrl::parse(&self.connection).map_err(|e| Error::InvalidUrl {
-            url: self.redacted.clone(),
-            reason: e.to_string(),
-        })?;
-        url.0.set_path(&format!("/{name}"));
-        DatabaseUrl::parse(&url.render())
+        let Some(uri) = &self.pg else {
+            return Err(Error::BadInput(format!(
+                "{self} is not a PostgreSQL URL, so it has no other databases"
+            )));
+        };
+        DatabaseUrl::parse(&uri.with_database(name))
     }
 
     /// The connection string with libpq parameters added (values percent-encoded), for
     /// PostgreSQL URLs. A parameter the URL already sets is left as the user wrote it.
     #[cfg(feature = "postgres")]
     pub(crate) fn connection_string_with(&self, params: &[(&str, &str)]) -> String {
-        let mut text = self.connection.clone();
-        let query = libpq_query(&text).map(|q| q.to_owned());
-        for (key, value) in params {
-            let set_already = query.as_deref().is_some_and(|q| {
-                q.split('&')
-                    .any(|pair| pair.split('=').next() == Some(*key))
-            });
-            if set_already {
-                continue;
-            }
-            let separator = if libpq_query(&text).is_some() {
-                '&'
-            } else {
-                '?'
-            };
-            let value =
-                percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC);
-            text.push_str(&format!("{separator}{key}={value}"));
+        match &self.pg {
+            Some(uri) => uri.with_params_added(params),
+            None => self.connection.clone(),
         }
-        text
     }
 
-    /// Replaces every occurrence of the password in `text` (driver messages can echo it).
+    /// Replaces every occurrence of a secret in `text` (driver messages can echo them), and
+    /// any password in a URL of `text`.
     pub fn scrub(&self, text: &str) -> String {
-        match self.password.as_deref() {
-            Some(pw) if pw.len() >= 2 => text.replace(pw, "***"),
-            _ => text.to_owned(),
-        }
+        self.secrets.scrub(text)
+    }
+
+    /// The secrets of this URL, to scrub other text with.
+    pub fn secrets(&self) -> &Secrets {
+        &self.secrets
     }
 }
 
-/// The query of a PostgreSQL URL as libpq finds it: the user part runs to the first `@`
-/// before any `/` (so a `?` or `#` in a password is not a query), then the query starts at
-/// the first `?`. `None` when there is no query.
-#[cfg(feature = "postgres")]
-fn libpq_query(url: &str) -> Option<&str> {
-    let rest = &url[url.find("://")? + 3..];
-    let user_end = rest
-        .find(['@', '/'])
-        .filter(|&i| rest.as_bytes()[i] == b'@');
-    let host = user_end.map_or(rest, |i| &rest[i + 1..]);
-    host.split_once('?').map(|(_, query)| query)
+/// Why `raw` is refused without being echoed, if it is: `postgres:` without `//` (libpq
+/// would not read it as a URL), or a libpq `key=value` string.
+fn never_echoed(raw: &str) -> Option<&'static str> {
+    let lower = raw.to_ascii_lowercase();
+    if lower.starts_with("postgres:") || lower.starts_with("postgresql:") {
+        return Some(
+            "a PostgreSQL URL starts with postgres:// or postgresql:// (with `//`); a SQLite \
+             file with that name is written ./NAME",
+        );
+    }
+    let keyword = raw.split('=').next().unwrap_or("").trim();
+    if raw.contains('=') && libpq::is_keyword(keyword) {
+        return Some(
+            "libpq key=value connection strings are not supported: write a URL, \
+             postgres://USER:PASSWORD@HOST:PORT/DB?param=value; a SQLite file with that \
+             name is written ./NAME",
+        );
+    }
+    None
+}
+
+/// The parts of a command-line argument or environment value that must never be printed:
+/// a URL's secrets (raw and decoded), or the whole text when it must never be echoed.
+fn sensitive_parts(text: &str) -> Vec<String> {
+    let text = text.trim();
+    if libpq::prefix_len(text).is_none() && never_echoed(text).is_some() {
+        return vec![text.to_owned()];
+    }
+    match libpq::ConnUri::parse(text) {
+        Ok(uri) => uri.secrets(),
+        Err(_) if text.contains("://") || text.contains('=') => libpq::lenient_secrets(text),
+        Err(_) => Vec::new(),
+    }
 }
 
 /// The scheme before `:`, when the text looks like `scheme:...` rather than a path.
@@ -224,127 +283,38 @@ fn strip_sqlite_scheme(raw: &str) -> &str {
     rest.strip_prefix("//").unwrap_or(rest)
 }
 
-fn sqlite(path_part: &str, uri: Option<&str>) -> Result<DatabaseUrl> {
-    let path = path_part.split('?').next().unwrap_or(path_part);
-    let connection = uri.map_or_else(|| path_part.to_owned(), str::to_owned);
-    // Every pooled connection to `:memory:` is a new, empty database, and the lock file
-    // would land beside a file that does not exist: migrations need a real file.
-    if path == ":memory:" || path.is_empty() || connection.contains("mode=memory") {
-        return Err(Error::InvalidUrl {
-            url: connection,
-            reason: "an in-memory or unnamed SQLite database lives only as long as one \
-                     connection; give a database file path"
-                .into(),
-        });
-    }
+fn parse_sqlite(raw: &str, rest: &str, form: sqlite::Form) -> Result<DatabaseUrl> {
+    let target = sqlite::parse(rest, form).map_err(|reason| Error::InvalidUrl {
+        url: redact_urls(raw),
+        reason,
+    })?;
     Ok(DatabaseUrl {
         backend: Backend::Sqlite,
-        redacted: connection.clone(),
-        connection,
+        connection: sqlite::open_uri(&target),
+        redacted: target.path.display().to_string(),
+        secrets: Secrets::new(),
         password: None,
-        sqlite_path: Some(PathBuf::from(path)),
+        sqlite: Some(target),
+        pg: None,
     })
 }
 
 fn parse_postgres(raw: &str) -> Result<DatabaseUrl> {
-    let mut parsed = PgUrl::parse(raw).map_err(|e| Error::InvalidUrl {
-        url: redact_unknown(raw),
-        reason: e.to_string(),
+    let uri = libpq::ConnUri::parse(raw).map_err(|reason| Error::InvalidUrl {
+        url: Secrets::of_argument(raw).scrub(raw),
+        reason,
     })?;
-    let url = &mut parsed.0;
-    let password = url
-        .password()
-        .map(|p| percent_decode(p).unwrap_or_else(|| p.to_owned()));
-    let query_password = url
-        .query_pairs()
-        .find(|(k, _)| k == "password")
-        .map(|(_, v)| v.into_owned());
-    if url.password().is_some() {
-        // Infallible for URLs with a host part, which a parsed password implies.
-        let _ = url.set_password(Some("***"));
-    }
-    let redacted = redact_query_password(&parsed.render());
+    let mut secrets = Secrets::new();
+    secrets.extend(uri.secrets());
     Ok(DatabaseUrl {
         backend: Backend::Postgres,
-        connection: raw.to_owned(),
-        redacted,
-        password: password.or(query_password),
-        sqlite_path: None,
+        connection: uri.text().to_owned(),
+        redacted: uri.redacted(),
+        secrets,
+        password: uri.password(),
+        sqlite: None,
+        pg: Some(Box::new(uri)),
     })
-}
-
-/// A PostgreSQL URL parsed by the `url` crate. libpq accepts an empty host with user
-/// credentials (`postgres://user:pw@/db?host=/run/postgresql`), which `url` refuses, so such
-/// URLs are parsed with a placeholder host that `render` takes out again.
-struct PgUrl(url::Url, bool);
-
-const PLACEHOLDER_HOST: &str = "haven-placeholder-host";
-
-impl PgUrl {
-    fn parse(raw: &str) -> Result<Self, url::ParseError> {
-        match url::Url::parse(raw) {
-            Err(url::ParseError::EmptyHost) => {
-                let (scheme, rest) = raw.split_once("://").ok_or(url::ParseError::EmptyHost)?;
-                let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
-                if !rest[..authority_end].ends_with('@') {
-                    return Err(url::ParseError::EmptyHost);
-                }
-                let patched = format!(
-                    "{scheme}://{}{PLACEHOLDER_HOST}{}",
-                    &rest[..authority_end],
-                    &rest[authority_end..]
-                );
-                url::Url::parse(&patched).map(|u| PgUrl(u, true))
-            }
-            other => other.map(|u| PgUrl(u, false)),
-        }
-    }
-
-    fn render(&self) -> String {
-        let text = self.0.to_string();
-        if self.1 {
-            text.replacen(&format!("@{PLACEHOLDER_HOST}"), "@", 1)
-        } else {
-            text
-        }
-    }
-}
-
-fn percent_decode(text: &str) -> Option<String> {
-    // url::Url keeps userinfo percent-encoded; libpq decodes it, and so must the scrubber.
-    let pairs = url::form_urlencoded::parse(format!("p={}", text.replace('+', "%2B")).as_bytes())
-        .next()
-        .map(|(_, v)| v.into_owned());
-    pairs
-}
-
-fn redact_query_password(text: &str) -> String {
-    let Some((head, query)) = text.split_once('?') else {
-        return text.to_owned();
-    };
-    let parts: Vec<String> = query
-        .split('&')
-        .map(|kv| match kv.split_once('=') {
-            Some((k, _)) if k == "password" => format!("{k}=***"),
-            _ => kv.to_owned(),
-        })
-        .collect();
-    format!("{head}?{}", parts.join("&"))
-}
-
-/// Best-effort redaction of a URL we could not parse: hide `user:secret@`.
-fn redact_unknown(raw: &str) -> String {
-    let Some((scheme, rest)) = raw.split_once("://") else {
-        return redact_query_password(raw);
-    };
-    let redacted_rest = match rest.rsplit_once('@') {
-        Some((userinfo, host)) => match userinfo.split_once(':') {
-            Some((user, _)) => format!("{user}:***@{host}"),
-            None => rest.to_owned(),
-        },
-        None => rest.to_owned(),
-    };
-    redact_query_password(&format!("{scheme}://{redacted_rest}"))
 }
 
 #[cfg(test)]
@@ -359,6 +329,11 @@ mod tests {
     fn schemes_choose_the_backend() {
         assert_eq!(parse("postgres://u@h/db").backend(), Backend::Postgres);
         assert_eq!(parse("POSTGRESQL://u@h/db").backend(), Backend::Postgres);
+        assert_eq!(
+            parse("POSTGRESQL://u@h/db").connection_string(),
+            "postgresql://u@h/db",
+            "libpq knows the scheme in lower case only"
+        );
         for s in [
             "sqlite://a.db",
             "sqlite:a.db",
@@ -366,6 +341,8 @@ mod tests {
             "a.db",
             "./dir/a:b.db",
             "/abs/x.db",
+            "./a=b.db",
+            "./postgres:x.db",
         ] {
             assert_eq!(parse(s).backend(), Backend::Sqlite, "{s}");
         }
@@ -388,6 +365,31 @@ mod tests {
         let uri = parse("file:data/h.db?mode=rwc");
         assert_eq!(uri.sqlite_path(), Some(Path::new("data/h.db")));
         assert_eq!(uri.connection_string(), "file:data/h.db?mode=rwc");
+        assert_eq!(uri.sqlite_mode(), Some(SqliteMode::ReadWriteCreate));
+        assert_eq!(uri.to_string(), "data/h.db", "reported as the path");
+    }
+
+    #[test]
+    fn one_sqlite_path_is_opened_locked_and_reported() {
+        let spaced = parse("file:/tmp/d/f%20x.db?mode=rwc");
+        assert_eq!(spaced.sqlite_path(), Some(Path::new("/tmp/d/f x.db")));
+        assert_eq!(spaced.redacted(), "/tmp/d/f x.db");
+        assert_eq!(
+            spaced.connection_string(),
+            "file:///tmp/d/f%20x.db?mode=rwc"
+        );
+        let ro = parse("sqlite:///tmp/q.db?mode=ro");
+        assert_eq!(ro.sqlite_path(), Some(Path::new("/tmp/q.db")));
+        assert_eq!(ro.connection_string(), "file:///tmp/q.db?mode=ro");
+        let err = ro.writable_sqlite_path().expect_err("read-only");
+        assert!(err.to_string().contains("mode=ro"), "{err}");
+        let plain = parse("/tmp/a#b%c.db");
+        assert_eq!(plain.sqlite_path(), Some(Path::new("/tmp/a#b%c.db")));
+        assert_eq!(plain.connection_string(), "file:///tmp/a%23b%25c.db");
+        let rw = parse("file:/nonexistent-dir/x.db?mode=rw");
+        let err = rw.writable_sqlite_path().expect_err("missing");
+        assert!(err.to_string().contains("mode=rw does not create"), "{err}");
+        assert!(DatabaseUrl::parse("x.db?cache=shared").is_err());
     }
 
     #[test]
@@ -400,6 +402,23 @@ mod tests {
     }
 
     #[test]
+    fn bare_postgres_and_key_value_strings_are_refused_unechoed() {
+        for raw in [
+            "postgres:u:S3cretPW@h/db",
+            "PostgreSQL:/u:S3cretPW@h/db",
+            "host=localhost password=S3cretPW dbname=x",
+            "password = S3cretPW",
+            "dbname=x",
+        ] {
+            let err = DatabaseUrl::parse(raw).expect_err(raw);
+            let msg = err.to_string();
+            assert_eq!(err.class(), crate::error::ErrorClass::BadInput, "{raw}");
+            assert!(!msg.contains("S3cretPW"), "{msg}");
+            assert!(msg.contains("not shown"), "{msg}");
+        }
+    }
+
+    #[test]
     fn passwords_are_redacted_everywhere() {
         let url = parse("postgres://alice:s3cr%40t@db:5432/haven?sslmode=require");
         assert_eq!(
@@ -408,6 +427,7 @@ mod tests {
         );
         assert_eq!(url.password(), Some("s3cr@t"));
         assert_eq!(url.scrub("failed for s3cr@t"), "failed for ***");
+        assert_eq!(url.scrub("failed for s3cr%40t"), "failed for ***");
         assert!(!format!("{url:?} {url}").contains("s3cr"));
         let socket = parse("postgres://u:pw99@/haven?host=/tmp/s&port=5499");
         assert_eq!(
@@ -416,7 +436,7 @@ mod tests {
         );
         assert_eq!(
             socket.without_password(),
-            "postgres://u@/haven?host=%2Ftmp%2Fs&port=5499"
+            "postgres://u@/haven?host=/tmp/s&port=5499"
         );
         let other = socket.with_database("scratch").expect("same server");
         assert_eq!(
@@ -426,14 +446,27 @@ mod tests {
         let q = parse("postgres:///haven?host=/tmp&password=topsecret");
         assert_eq!(q.redacted(), "postgres:///haven?host=/tmp&password=***");
         assert_eq!(q.password(), Some("topsecret"));
+        let hash = parse("postgres://u:5432#S3cret@127.0.0.1/db");
+        assert_eq!(hash.redacted(), "postgres://u:***@127.0.0.1/db");
+        assert_eq!(hash.password(), Some("5432#S3cret"));
     }
 
     #[test]
     fn malformed_urls_are_errors_without_the_password() {
-        let err = DatabaseUrl::parse("postgres://bob:pw1234@host:notaport/db").expect_err("bad");
-        let msg = err.to_string();
-        assert!(msg.contains("malformed database URL"), "{msg}");
-        assert!(!msg.contains("pw1234"), "{msg}");
+        for raw in [
+            "postgres://bob:pw1234@host:5432/db?sslmode",
+            "postgres://bob:pw1234%zz@host/db",
+            "postgres://bob:pw1234@x@host/db",
+            "postgres://bob:pw12/34@host/db",
+            "postgres://bob:pw1234 @host/db",
+            "postgres://bob:pw1234",
+            "postgres://bob:pw1234/haven",
+        ] {
+            let err = DatabaseUrl::parse(raw).expect_err(raw);
+            let msg = err.to_string();
+            assert!(msg.contains("malformed database URL"), "{msg}");
+            assert!(!msg.contains("pw12"), "{raw}: {msg}");
+        }
         assert!(DatabaseUrl::parse("  ").is_err());
         for memory in [
             ":memory:",
@@ -448,5 +481,15 @@ mod tests {
                 "{memory}: {err}"
             );
         }
+    }
+
+    #[test]
+    fn arguments_yield_their_secrets() {
+        let secrets = Secrets::of_argument("postgres://u:p%40ss@h/db");
+        assert_eq!(secrets.scrub("p@ss p%40ss"), "*** ***");
+        let whole = Secrets::of_argument("host=h password=S3cretPW");
+        assert_eq!(whole.scrub("got 'host=h password=S3cretPW'"), "got '***'");
+        let broken = Secrets::of_argument("postgres://u:a b@c@h/db");
+        assert!(!broken.scrub("x a b@c y").contains("a b@c"));
     }
 }

@@ -298,9 +298,8 @@ impl Driver for diesel::SqliteConnection {
         options: &SessionOptions<'_>,
         notice: WaitNotice<'_>,
     ) -> Result<Session<Self>> {
-        let path = url
-            .sqlite_path()
-            .ok_or_else(|| Error::BadInput(format!("{url} names no SQLite file to lock")))?;
+        // Refused before the lock file is created: mode=ro, or mode=rw without the file.
+        let path = url.writable_sqlite_path()?;
         // The lock first: the database file is created only by the one who holds it.
         let (lock, waited) =
             crate::lock::FileLock::acquire(path, options.lock_timeout, options.interrupt, notice)?;

@@ -135,11 +135,23 @@ pub enum Error {
         reason: String,
     },
     /// A connection could not be made.
-    #[error("cannot connect to {url}: {message}; {}", connection_hint(message))]
+    #[error(
+        "cannot connect to {url}: {}; {}",
+        distinct_lines(message),
+        connection_hint(message)
+    )]
     Connection {
         /// The URL, password redacted.
         url: String,
         /// The driver's message.
+        message: String,
+    },
+    /// A SQLite database file could not be opened.
+    #[error("cannot open the SQLite database {}: {message}; check that its directory exists and that you may read and write there", path.display())]
+    SqliteOpen {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's message.
         message: String,
     },
     /// A migration directory is not usable as it is.
@@ -223,6 +235,14 @@ pub enum Error {
         /// How long we waited.
         seconds: u64,
     },
+    /// The lock file cannot be used safely (a symbolic link, not a plain file).
+    #[error("refusing to use the lock file {}: {problem}", path.display())]
+    LockFile {
+        /// The lock file.
+        path: PathBuf,
+        /// What is wrong with it, and what to do.
+        problem: String,
+    },
     /// A file-system operation failed.
     #[error("{action} {}: {source}", path.display())]
     Io {
@@ -292,6 +312,18 @@ fn candidates_hint(candidates: &[String]) -> String {
     }
 }
 
+/// `text` without repeated lines. libpq retries with another SSL or GSS mode after some
+/// failures, and then reports the same failure twice, one line per attempt.
+fn distinct_lines(text: &str) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    for line in text.lines() {
+        if !seen.contains(&line) {
+            seen.push(line);
+        }
+    }
+    seen.join("\n")
+}
+
 fn integrity_message(problems: &[crate::integrity::Problem]) -> String {
     let lines: Vec<String> = problems.iter().map(|p| p.message.clone()).collect();
     format!("integrity check failed:\n  {}", lines.join("\n  "))
@@ -319,7 +351,7 @@ impl Error {
         match self {
             Error::UnsupportedScheme { .. } => "unsupported_scheme",
             Error::InvalidUrl { .. } => "invalid_url",
-            Error::Connection { .. } => "connection",
+            Error::Connection { .. } | Error::SqliteOpen { .. } => "connection",
             Error::MalformedMigrations { .. } => "malformed_migrations",
             Error::ForbiddenSql { .. } => "forbidden_sql",
             Error::UnknownRevision { .. } => "unknown_revision",
@@ -330,6 +362,7 @@ impl Error {
             Error::Interrupted { .. } => "interrupted",
             Error::Query { .. } => "query",
             Error::LockTimeout { .. } => "lock_timeout",
+            Error::LockFile { .. } => "lock_file",
             Error::Io { .. } => "io",
             Error::Backup(_) => "backup",
         }
@@ -360,5 +393,41 @@ impl Error {
 impl From<diesel::result::Error> for Error {
     fn from(err: diesel::result::Error) -> Self {
         Error::query("database error", err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_libpq_reports_once_per_attempt_is_shown_once() {
+        // libpq with sslmode=prefer (the default) against a server with SSL on: the
+        // attempt over SSL fails, the one without SSL too, and both say so.
+        let line = r#"connection to server at "127.0.0.1", port 5432 failed: FATAL:  password authentication failed for user "u""#;
+        let err = Error::Connection {
+            url: "postgres://u:***@127.0.0.1/db".into(),
+            message: format!("{line}\n{line}"),
+        };
+        let text = err.to_string();
+        assert_eq!(
+            text.matches("password authentication failed").count(),
+            1,
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_sqlite_file_that_cannot_be_opened_gets_no_server_advice() {
+        let err = Error::SqliteOpen {
+            path: "/no/such/dir/x.db".into(),
+            message: "unable to open database file".into(),
+        };
+        let text = err.to_string();
+        assert!(text.contains("/no/such/dir/x.db"), "{text}");
+        for word in ["server", "user", "password"] {
+            assert!(!text.contains(word), "{text}");
+        }
+        assert_eq!(err.kind(), "connection");
     }
 }

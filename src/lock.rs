@@ -290,14 +290,7 @@ mod file {
             notice: WaitNotice<'_>,
         ) -> Result<(Self, Duration)> {
             let path = lock_path(db);
-            let file = OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(&path)
-                .map_err(|e| Error::io("cannot open the lock file", &path, e))?;
-            let file = std::cell::RefCell::new(file);
+            let file = std::cell::RefCell::new(open_lock_file(&path)?);
             let attempt = Attempt {
                 try_lock: &mut || match file.borrow().try_lock() {
                     Ok(()) => Ok(true),
@@ -317,6 +310,83 @@ mod file {
         pub fn path(&self) -> &Path {
             &self.path
         }
+    }
+
+    /// Opens (or creates) the lock file, which is then truncated and given our pid. So it
+    /// must be a plain file of its own: never followed through a symbolic link
+    /// (`O_NOFOLLOW`), never another file's second name (a hard link). In a shared directory
+    /// either would let anyone who can write there make us overwrite any file we may write.
+    fn open_lock_file(path: &Path) -> Result<File> {
+        let mut options = OpenOptions::new();
+        options.read(true).write(true).create(true).truncate(false);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.custom_flags(nofollow());
+        }
+        let file = options
+            .open(path)
+            .map_err(|e| match symlink_problem(path, &e) {
+                Some(problem) => Error::LockFile {
+                    path: path.to_path_buf(),
+                    problem,
+                },
+                None => Error::io("cannot open the lock file", path, e),
+            })?;
+        let meta = file
+            .metadata()
+            .map_err(|e| Error::io("cannot inspect the lock file", path, e))?;
+        if let Some(problem) = not_a_lone_file(&meta) {
+            return Err(Error::LockFile {
+                path: path.to_path_buf(),
+                problem,
+            });
+        }
+        Ok(file)
+    }
+
+    #[cfg(unix)]
+    fn nofollow() -> i32 {
+        // open(2) takes the flags as a C int; rustix keeps them as the same bits, unsigned.
+        rustix::fs::OFlags::NOFOLLOW.bits() as i32
+    }
+
+    /// Why opening failed, when the cause is a symbolic link at `path` (`O_NOFOLLOW` makes
+    /// that ELOOP, which the path's own metadata confirms).
+    fn symlink_problem(path: &Path, err: &std::io::Error) -> Option<String> {
+        let is_link = std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink());
+        #[cfg(unix)]
+        let eloop = err.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error());
+        #[cfg(not(unix))]
+        let eloop = {
+            let _ = err;
+            false
+        };
+        (is_link || eloop).then(|| {
+            "it is a symbolic link, and haven-migrate never follows one there (it would \
+             overwrite the link's target with a pid); remove the link, and make sure no one \
+             else can write to the database's directory"
+                .to_owned()
+        })
+    }
+
+    fn not_a_lone_file(meta: &std::fs::Metadata) -> Option<String> {
+        if !meta.is_file() {
+            return Some("it is not a plain file; remove it".to_owned());
+        }
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            if meta.nlink() > 1 {
+                return Some(format!(
+                    "it has {} names (hard links), so writing our pid to it would overwrite \
+                     another file; remove it, and make sure no one else can write to the \
+                     database's directory",
+                    meta.nlink()
+                ));
+            }
+        }
+        None
     }
 
     fn write_pid(file: &mut File) -> std::io::Result<()> {

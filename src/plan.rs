@@ -29,9 +29,17 @@ impl std::str::FromStr for Target {
 
     fn from_str(s: &str) -> Result<Self> {
         let s = s.trim();
+        // Digits only: `usize::from_str` also takes a sign, which made `++1` and `-+1` steps.
         let steps = |digits: &str| {
-            digits.parse::<usize>().map_err(|_| {
-                Error::BadInput(format!("`{s}` is not a step count; write e.g. +1 or -2"))
+            let count = digits
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| digits.parse::<usize>().ok())
+                .flatten();
+            count.ok_or_else(|| {
+                Error::BadInput(format!(
+                    "`{s}` is not a step count: write + or - and digits, e.g. +1 or -2"
+                ))
             })
         };
         match s {

@@ -300,6 +300,7 @@ mod sqlite_pool {
     use diesel::connection::SimpleConnection;
     use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
     use diesel::{Connection, SqliteConnection};
+    use std::path::Path;
     use std::time::Duration;
 
     /// An r2d2 pool of SQLite connections.
@@ -327,8 +328,8 @@ mod sqlite_pool {
 
     /// Opens one SQLite connection with `foreign_keys=ON` and a busy timeout.
     pub fn connect_sqlite(url: &DatabaseUrl, options: &PoolOptions) -> Result<SqliteConnection> {
-        let map = |e: String| Error::Connection {
-            url: url.redacted().to_owned(),
+        let map = |e: String| Error::SqliteOpen {
+            path: url.sqlite_path().unwrap_or(Path::new("")).to_path_buf(),
             message: e,
         };
         let mut conn =
@@ -348,8 +349,8 @@ mod sqlite_pool {
                 busy_timeout: options.sqlite_busy_timeout,
             }))
             .build(ConnectionManager::new(url.connection_string()))
-            .map_err(|e| Error::Connection {
-                url: url.redacted().to_owned(),
+            .map_err(|e| Error::SqliteOpen {
+                path: url.sqlite_path().unwrap_or(Path::new("")).to_path_buf(),
                 message: e.to_string(),
             })
     }

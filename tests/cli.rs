@@ -1238,7 +1238,8 @@ fn sql_scripts_are_written_whole_or_not_at_all() {
     );
     assert!(full_script.stdout.ends_with("COMMIT;\n\n"));
 
-    // The last one reverted cannot be read: nothing of the script is written.
+    // The last one reverted is not UTF-8 text (exit 2, naming it): nothing of the script is
+    // written.
     let oldest = dir.join("2026-01-01-000001_table_1/down.sql");
     fs::write(&oldest, b"DROP TABLE t1; -- \xff not UTF-8\n").expect("write");
     let unreadable = run_std(&mut offline_sql(
@@ -1247,8 +1248,8 @@ fn sql_scripts_are_written_whole_or_not_at_all() {
         &["downgrade", "head:base", "--sql"],
     ));
     unreadable
-        .code(1)
-        .stderr_has("cannot read")
+        .code(2)
+        .stderr_has("not UTF-8")
         .stderr_has("000001_table_1/down.sql");
     assert_eq!(unreadable.stdout, "", "no partial script");
 

@@ -27,6 +27,10 @@ Examples:
   haven-migrate stamp head                        record without running SQL (repair)
   haven-migrate check && echo up to date          for deploy scripts";
 
+/// The longest `--lock-timeout`: PostgreSQL's longest `lock_timeout` (2^31 - 1 ms, about
+/// 24 days). Longer waits overflowed the clock and panicked.
+pub const MAX_LOCK_TIMEOUT: u64 = i32::MAX as u64 / 1000;
+
 /// Alembic-style migrations for the HAVEN Token database, on Diesel.
 ///
 /// haven-migrate reads and writes diesel's own `__diesel_schema_migrations` table, so it
@@ -77,7 +81,13 @@ pub struct GlobalArgs {
     pub format: Format,
 
     /// Seconds to wait for the migration lock held by another deploy before failing.
-    #[arg(long, global = true, default_value_t = 60, value_name = "SECS")]
+    #[arg(
+        long,
+        global = true,
+        default_value_t = 60,
+        value_name = "SECS",
+        value_parser = clap::value_parser!(u64).range(..=MAX_LOCK_TIMEOUT)
+    )]
     pub lock_timeout: u64,
 
     /// What stands between haven-migrate and a PostgreSQL server. auto: find out (with a

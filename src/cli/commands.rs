@@ -80,6 +80,17 @@ fn history(ctx: &Context, args: &HistoryArgs, recorded: Option<DbState>) -> Resu
         };
         let (lo, hi) = (bound(start)?, bound(end)?);
         let base_end = end == "base";
+        let reversed = match (&lo, &hi) {
+            (Some(lo), Some(hi)) => lo > hi,
+            (Some(_), None) => base_end,
+            _ => false,
+        };
+        if reversed {
+            return Err(Error::BadInput(format!(
+                "the range {range} is reversed: START must not be newer than END (bounds are \
+                 inclusive, oldest first); write {end}:{start}"
+            )));
+        }
         report.migrations.retain(|r| {
             lo.as_ref().is_none_or(|lo| r.version >= *lo)
                 && hi.as_ref().is_none_or(|hi| r.version <= *hi)

@@ -7,6 +7,7 @@ mod output;
 mod report;
 mod signals;
 
+use std::io::Write;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -30,23 +31,57 @@ const DEFAULT_SQLITE: &str = "./haven.db";
 pub fn main() -> ExitCode {
     // .env fills DATABASE_URL and MIGRATION_DIRECTORY before clap reads the environment.
     let _ = dotenvy::dotenv();
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(err) => return usage_error(err),
+    output::keep_secret(invocation_secrets());
+    let code = match Cli::try_parse() {
+        Ok(cli) => run_and_report(&cli),
+        Err(err) => usage_error(err),
     };
+    exit_after_output(code)
+}
+
+/// Every secret the command line and `DATABASE_URL` hold, wherever they are: a URL given by
+/// mistake as another argument is echoed back by a usage error, and must not show either.
+fn invocation_secrets() -> haven_schema::db::Secrets {
+    let mut secrets = haven_schema::db::Secrets::new();
+    let env_url = std::env::var_os("DATABASE_URL");
+    for arg in std::env::args_os().skip(1).chain(env_url) {
+        let arg = arg.to_string_lossy();
+        secrets.add_argument(&arg);
+        // `--database-url=URL`
+        if let Some((_, value)) = arg.strip_prefix("--").and_then(|a| a.split_once('=')) {
+            secrets.add_argument(value);
+        }
+    }
+    secrets
+}
+
+/// The exit code, unless stdout could not be written: then 1 (or the code of the error
+/// already reported), and stderr says why.
+fn exit_after_output(code: u8) -> ExitCode {
+    let Some(why) = output::stdout_failure() else {
+        return ExitCode::from(code);
+    };
+    output::to_stderr(&format!(
+        "error: cannot write the output to stdout: {why}; the command's work (if any) was \
+         done, but its report was lost"
+    ));
+    ExitCode::from(if code == 0 { 1 } else { code })
+}
+
+fn run_and_report(cli: &Cli) -> u8 {
     let out = Output {
         format: cli.global.format,
         quiet: cli.global.quiet,
         verbose: cli.global.verbose,
     };
     let name = command_name(&cli.command);
-    match run(&cli, out) {
+    match run(cli, out) {
         Ok(report) => {
             out.report(&report);
-            ExitCode::from(report.exit)
+            report.exit
         }
         Err((err, scrub)) => {
-            let message = scrub(&err.to_string());
+            let message = output::safe(&scrub(&err.to_string()));
             let report = Report {
                 ok: false,
                 error: Some(ErrorInfo {
@@ -67,7 +102,7 @@ pub fn main() -> ExitCode {
                 ..Report::new(name)
             };
             out.error(&report, &message);
-            ExitCode::from(report.exit)
+            report.exit
         }
     }
 }
@@ -78,12 +113,16 @@ fn run(cli: &Cli, out: Output) -> Result<Report, (Error, Scrubber)> {
     let no_scrub = |e: Error| -> (Error, Scrubber) { (e, Box::new(|s: &str| s.to_owned())) };
     match &cli.command {
         Command::Completions(args) => {
+            // Into a buffer, then out under the write rule: clap_complete panics when its
+            // writer fails (a closed pipe, a full disk).
+            let mut script = Vec::new();
             clap_complete::generate(
                 args.shell,
                 &mut Cli::command(),
                 "haven-migrate",
-                &mut std::io::stdout(),
+                &mut script,
             );
+            output::to_stdout(&script);
             return Ok(Report {
                 printed: true,
                 ..Report::new("completions")
@@ -239,7 +278,8 @@ fn command_name(command: &Command) -> &'static str {
 }
 
 /// Usage errors exit 2 (help and version exit 0); with `--format json`, as a JSON object.
-fn usage_error(err: clap::Error) -> ExitCode {
+/// The message is scrubbed: it may echo an argument that holds a password.
+fn usage_error(err: clap::Error) -> u8 {
     use clap::error::ErrorKind;
     if matches!(
         err.kind(),
@@ -247,15 +287,18 @@ fn usage_error(err: clap::Error) -> ExitCode {
             | ErrorKind::DisplayVersion
             | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     ) {
-        let _ = err.print();
-        let code = if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
-            2
-        } else {
-            0
-        };
-        return ExitCode::from(code);
+        // clap prints help in colour on a terminal; only its own values are in it.
+        let printed = err.print().and_then(|()| std::io::stdout().flush());
+        if err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            // On stderr, as a usage error: nowhere left to report a failed write.
+            return 2;
+        }
+        output::note_write(printed);
+        return 0;
     }
-    let args: Vec<String> = std::env::args().collect();
+    let args: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     let json = args
         .windows(2)
         .any(|w| w[0] == "--format" && w[1] == "json")
@@ -265,7 +308,7 @@ fn usage_error(err: clap::Error) -> ExitCode {
             ok: false,
             error: Some(ErrorInfo {
                 kind: "usage".into(),
-                message: usage_message(&err),
+                message: output::safe(&usage_message(&err)),
             }),
             exit: 2,
             ..Report::new("usage")
@@ -277,8 +320,9 @@ fn usage_error(err: clap::Error) -> ExitCode {
         }
         .report(&report);
     }
-    let _ = err.print();
-    ExitCode::from(2)
+    let text = output::safe(&err.render().to_string());
+    output::to_stderr(text.trim_end());
+    2
 }
 
 /// clap's message without its usage and help hint, on one line: what was wrong, and with what

@@ -1,9 +1,16 @@
 //! Where output is formatted: results on stdout (text or one JSON object), logs, progress
 //! and errors on stderr. Passwords never reach here unredacted: every error text passes
-//! through the URL's scrubber first.
+//! through the URL's scrubber first, and every message through [`safe`].
+//!
+//! Writes follow one rule, for every command: a reader that closes the pipe early
+//! (`| head`) is not an error, and the rest of the output is dropped silently; any other
+//! failed write to stdout (a full disk) is remembered, and the command then exits 1.
+//! Nothing here panics on a failed write, as `print!` would.
 
 use std::io::{ErrorKind, IsTerminal, Write};
-use std::sync::{Mutex, PoisonError};
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use haven_schema::db::{redact_urls, Secrets};
 
 use haven_schema::execute::{Observer, StepReport};
 use haven_schema::integrity::{Problem, ProblemKind};
@@ -27,6 +34,52 @@ fn finish_once(print: impl FnOnce()) {
     }
 }
 
+/// The secrets of the command line and the environment, scrubbed from every message.
+static SECRETS: OnceLock<Secrets> = OnceLock::new();
+
+/// The first failed write to stdout, other than to a closed pipe.
+static STDOUT_FAILURE: OnceLock<String> = OnceLock::new();
+
+/// Sets the secrets that [`safe`] scrubs (once, before anything is printed).
+pub fn keep_secret(secrets: Secrets) {
+    let _ = SECRETS.set(secrets);
+}
+
+/// `text` without any known secret, and without the password of any URL in it.
+pub fn safe(text: &str) -> String {
+    match SECRETS.get() {
+        Some(secrets) => secrets.scrub(text),
+        None => redact_urls(text),
+    }
+}
+
+/// Writes `bytes` to stdout under the write rule (see the module docs).
+pub fn to_stdout(bytes: &[u8]) {
+    let mut stdout = std::io::stdout().lock();
+    let written = stdout.write_all(bytes).and_then(|()| stdout.flush());
+    note_write(written);
+}
+
+/// Records a failed write to stdout, unless the reader went away.
+pub fn note_write(result: std::io::Result<()>) {
+    if let Err(e) = result {
+        if e.kind() != ErrorKind::BrokenPipe {
+            let _ = STDOUT_FAILURE.set(e.to_string());
+        }
+    }
+}
+
+/// Why a write to stdout failed, if one did.
+pub fn stdout_failure() -> Option<&'static str> {
+    STDOUT_FAILURE.get().map(String::as_str)
+}
+
+/// One line on stderr, scrubbed. A stderr that cannot be written to is ignored: there is
+/// nowhere left to say so.
+pub fn to_stderr(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{}", safe(line));
+}
+
 /// How to print, decided once from the global flags.
 #[derive(Debug, Clone, Copy)]
 pub struct Output {
@@ -39,14 +92,14 @@ impl Output {
     /// A note on stderr (suppressed by -q).
     pub fn note(&self, message: &str) {
         if !self.quiet {
-            eprintln!("{message}");
+            to_stderr(message);
         }
     }
 
     /// A debug log on stderr (only with -v).
     pub fn debug(&self, message: &str) {
         if self.verbose {
-            eprintln!("debug: {message}");
+            to_stderr(&format!("debug: {message}"));
         }
     }
 
@@ -72,13 +125,9 @@ impl Output {
             // Not println!: it panics when stdout is a closed pipe (`| head`).
             Format::Json => {
                 let json = serde_json::to_string_pretty(report).unwrap_or_default();
-                let _ = writeln!(std::io::stdout().lock(), "{json}");
+                to_stdout(format!("{json}\n").as_bytes());
             }
-            Format::Text if !self.quiet => {
-                let text = render_text(report, self.verbose);
-                let mut stdout = std::io::stdout().lock();
-                let _ = stdout.write_all(text.as_bytes());
-            }
+            Format::Text if !self.quiet => to_stdout(render_text(report, self.verbose).as_bytes()),
             Format::Text => {}
         }
     }
@@ -95,7 +144,7 @@ impl Output {
     /// Prints an error: the message on stderr, and in JSON mode the object on stdout.
     pub fn error(&self, report: &Report, message: &str) {
         finish_once(|| {
-            eprintln!("error: {message}");
+            to_stderr(&format!("error: {message}"));
             if self.format == Format::Json {
                 self.print_report(report);
             }
@@ -128,13 +177,9 @@ impl StepPrinter {
     fn line(&self, text: &str) {
         match (&self.bar, self.out.format) {
             // The bar is on stderr; the lines stay on stdout, printed while it is hidden.
-            (Some(bar), _) => bar.suspend(|| {
-                let _ = writeln!(std::io::stdout().lock(), "{text}");
-            }),
-            (None, Format::Json) => eprintln!("{text}"),
-            (None, Format::Text) => {
-                let _ = writeln!(std::io::stdout().lock(), "{text}");
-            }
+            (Some(bar), _) => bar.suspend(|| to_stdout(format!("{text}\n").as_bytes())),
+            (None, Format::Json) => to_stderr(text),
+            (None, Format::Text) => to_stdout(format!("{text}\n").as_bytes()),
         }
     }
 }
@@ -142,7 +187,9 @@ impl StepPrinter {
 impl Observer for StepPrinter {
     fn waiting_for_lock(&mut self, holder: &str) {
         if !self.out.quiet && !std::mem::replace(&mut self.waiting, true) {
-            eprintln!("waiting for the migration lock held by {holder}...");
+            to_stderr(&format!(
+                "waiting for the migration lock held by {holder}..."
+            ));
         }
     }
 

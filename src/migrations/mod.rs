@@ -175,7 +175,7 @@ impl Migration {
             Some(root) => root.read(&self.dir_name, file),
             None => Err(std::io::ErrorKind::NotFound.into()),
         };
-        read.map_err(|e| Error::io("cannot read", self.location().join(file), e))
+        read.map_err(|e| read_error(self.location().join(file), e))
     }
 
     fn location(&self) -> PathBuf {
@@ -425,7 +425,7 @@ fn migration_from_dir(root: &Arc<Root>, dir_name: &str, preload: Preload) -> Res
     let metadata = match root.read(dir_name, "metadata.toml") {
         Ok(text) => Some(text),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(Error::io("cannot read", metadata_path(), e)),
+        Err(e) => return Err(read_error(metadata_path(), e)),
     };
     let tx = parse_metadata(metadata.as_deref(), metadata_path)?;
     Ok(Migration {
@@ -471,8 +471,20 @@ fn up_sql_file(root: &Root, dir_name: &str, preload: Preload) -> Result<Option<S
     match root.read(dir_name, "up.sql") {
         Ok(text) => Ok(Some(SqlText::File(OnceLock::from(text)))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound || path().is_dir() => Ok(None),
-        Err(e) => Err(Error::io("cannot read", path(), e)),
+        Err(e) => Err(read_error(path(), e)),
     }
+}
+
+/// The error for a migration file that could not be read: a file that is not UTF-8 is a
+/// malformed migration (exit 2), anything else an I/O failure.
+fn read_error(path: PathBuf, err: std::io::Error) -> Error {
+    if err.kind() == std::io::ErrorKind::InvalidData {
+        return Error::MalformedMigrations {
+            path,
+            problem: format!("{err}; save it as UTF-8"),
+        };
+    }
+    Error::io("cannot read", path, err)
 }
 
 fn migration_from_embedded(entry: &EmbeddedEntry, backend: Backend) -> Result<Migration> {

@@ -53,21 +53,75 @@ impl Root {
     }
 
     /// The names of the migration subdirectories, skipping files and hidden entries as
-    /// diesel does.
+    /// diesel does. What diesel would skip silently, though it was meant as a migration, is
+    /// an error naming it: a directory whose name is not UTF-8, and a symbolic link named
+    /// like a migration that leads nowhere (dangling, or a loop).
     pub(super) fn migration_dirs(&self) -> Result<Vec<String>> {
         let entries = fs::read_dir(as_dir(&self.path))
             .map_err(|e| Error::io("cannot list", &self.path, e))?;
         let mut dirs = Vec::new();
         for entry in entries {
             let entry = entry.map_err(|e| Error::io("cannot list", &self.path, e))?;
-            let name = entry.file_name().to_string_lossy().into_owned();
-            let is_dir =
-                entry.file_type().map(|t| t.is_dir()).unwrap_or(false) || entry.path().is_dir();
-            if is_dir && !name.starts_with('.') {
+            if let Some(name) = self.migration_dir_name(&entry)? {
                 dirs.push(name);
             }
         }
         Ok(dirs)
+    }
+
+    /// The entry's name if it is a migration directory; `None` for what is skipped.
+    fn migration_dir_name(&self, entry: &fs::DirEntry) -> Result<Option<String>> {
+        let file_name = entry.file_name();
+        if file_name.as_encoded_bytes().starts_with(b".") {
+            return Ok(None);
+        }
+        let file_type = entry
+            .file_type()
+            .map_err(|e| Error::io("cannot inspect", entry.path(), e))?;
+        let is_dir = if file_type.is_symlink() {
+            match fs::metadata(entry.path()) {
+                Ok(target) => target.is_dir(),
+                Err(e) => return self.broken_link(entry, &e).map(|()| None),
+            }
+        } else {
+            file_type.is_dir()
+        };
+        if !is_dir {
+            return Ok(None);
+        }
+        match file_name.into_string() {
+            Ok(name) => Ok(Some(name)),
+            Err(name) => Err(Error::MalformedMigrations {
+                path: self.path.join(&name),
+                problem: format!(
+                    "the directory name {} is not valid UTF-8, so it cannot be a migration's \
+                     name (diesel records names as text); rename it",
+                    name.to_string_lossy()
+                ),
+            }),
+        }
+    }
+
+    /// A symbolic link whose target cannot be reached: an error when it is named like a
+    /// migration (it was surely meant as one), skipped otherwise.
+    fn broken_link(&self, entry: &fs::DirEntry, err: &io::Error) -> Result<()> {
+        let name = entry.file_name();
+        let looks_like_migration = name.to_str().is_some_and(|n| super::version_of(n).is_ok());
+        if !looks_like_migration {
+            return Ok(());
+        }
+        let why = match err.kind() {
+            io::ErrorKind::NotFound => "its target does not exist (a dangling link)".to_owned(),
+            _ if is_loop(err) => "it is part of a loop of links".to_owned(),
+            _ => format!("its target cannot be read ({err})"),
+        };
+        Err(Error::MalformedMigrations {
+            path: entry.path(),
+            problem: format!(
+                "this symbolic link is named like a migration, but {why}; point it at the \
+                 migration's directory, or remove it"
+            ),
+        })
     }
 
     /// The path of `dir/file`, for messages and for callers that want it.
@@ -78,12 +132,20 @@ impl Root {
     /// Reads `dir/file`: open, read, read, close. `fs::read_to_string` also asks for the
     /// size and position (two more system calls per file); migration files are small, so a
     /// 1 KiB buffer, grown when needed, does without them.
+    /// Text that is not UTF-8 is an `InvalidData` error saying where the first bad byte is.
     pub(super) fn read(&self, dir: &str, file: &str) -> io::Result<String> {
-        let mut text = String::with_capacity(1024);
-        // `take` hides that this is a `File`, whose `read_to_string` would ask for the size.
+        let mut bytes = Vec::with_capacity(1024);
+        // `take` hides that this is a `File`, whose `read_to_end` would ask for the size.
         self.open_file(dir, file)?
             .take(u64::MAX)
-            .read_to_string(&mut text)?;
+            .read_to_end(&mut bytes)?;
+        let mut text = String::from_utf8(bytes).map_err(|e| {
+            let at = e.utf8_error().valid_up_to();
+            io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("it is not UTF-8 text (the first bad byte is at offset {at})"),
+            )
+        })?;
         // Thousands are kept: give back the unused part of the buffer (in place, no copy).
         text.shrink_to_fit();
         Ok(text)
@@ -102,6 +164,16 @@ impl Root {
     fn open_file(&self, dir: &str, file: &str) -> io::Result<fs::File> {
         fs::File::open(self.file_path(dir, file))
     }
+}
+
+#[cfg(unix)]
+fn is_loop(err: &io::Error) -> bool {
+    err.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error())
+}
+
+#[cfg(not(unix))]
+fn is_loop(_: &io::Error) -> bool {
+    false
 }
 
 /// `path` as a directory to open: an empty path is the working directory (the system
