@@ -148,12 +148,7 @@ fn server_version(url: &DatabaseUrl) -> Result<PgVersion> {
     let mut conn = crate::pool::connect_pg(url)?;
     let num: String = diesel::select(sql::<Text>("current_setting('server_version_num')"))
         .get_result(&mut conn)
-        .map_err(|e| {
-            Error::query(
-                "cannot read the server's version",
-                url.scrub(&e.to_string()),
-            )
-        })?;
+        .map_err(|e| Error::query("cannot read the server's version", e))?;
     num.trim()
         .parse()
         .map(PgVersion::from_num)

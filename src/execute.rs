@@ -8,16 +8,16 @@
 //! in one transaction. The `--sql` script (`script`) prints the same statements in the same
 //! order.
 
-use std::fmt;
 use std::time::{Duration, Instant};
 
 use crate::bookkeeping::{self, Elapsed, StepSql};
 use crate::driver::Driver;
-use crate::error::{Error, Fate, Result, Running, Stop};
+use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
 use crate::migrations::{split, Migration, MigrationSet};
 use crate::plan::{Action, Plan, Step};
 use crate::session::{transaction, Session};
+use crate::stop::{Fate, Running, Stop};
 
 /// What happened in one step.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -231,14 +231,14 @@ impl<D: Driver> Run<'_, D> {
         reports: &[StepReport],
         migration: Option<&Migration>,
     ) -> Error {
-        let Error::MigrationFailed { message, stop } = error else {
+        let Error::MigrationFailed { source, stop } = error else {
             return error;
         };
         let running = stop.running.filter(|_| migration.is_some());
         let stop = Box::new(self.stop(index, reports, running));
         match self.interrupt.requested() {
             Some(signal) => Error::Interrupted { signal, stop },
-            None => Error::MigrationFailed { message, stop },
+            None => Error::MigrationFailed { source, stop },
         }
     }
 
@@ -284,7 +284,7 @@ impl<D: Driver> Run<'_, D> {
         // A COMMIT that fails (a deferred constraint, a full disk) is the migration's failure.
         transaction(
             conn,
-            |e| step.failed(&e),
+            |e| step.failed(e),
             |conn| {
                 let lock_wait = if self.enclosed {
                     Duration::ZERO
@@ -333,7 +333,7 @@ fn non_transactional<D: Driver>(conn: &mut D, step: &StepWork<'_>) -> Result<Don
     );
     transaction(
         conn,
-        |e| step.failed(&e),
+        |e| step.failed(e),
         |conn| step.run_batch(conn, &after),
     )?;
     Ok(Done {
@@ -401,7 +401,7 @@ impl<'a> StepWork<'a> {
     fn still_to_do<D: Driver>(&self, conn: &mut D) -> Result<bool> {
         let recorded = conn
             .is_recorded(self.migration.version())
-            .map_err(|e| self.failed(&e))?;
+            .map_err(|e| self.failed(e))?;
         Ok(recorded == (self.direction == Direction::Down))
     }
 
@@ -445,15 +445,15 @@ impl<'a> StepWork<'a> {
         if sql.trim().is_empty() {
             return Ok(());
         }
-        conn.batch_execute(sql).map_err(|e| self.failed(&e))
+        conn.batch_execute(sql).map_err(|e| self.failed(e))
     }
 
     /// A failure of this step; where the run stands, and what the step left, are filled
     /// in on the way up.
-    fn failed(&self, err: &dyn fmt::Display) -> Error {
+    fn failed(&self, source: diesel::result::Error) -> Error {
         let m = self.migration;
         Error::MigrationFailed {
-            message: err.to_string(),
+            source,
             stop: Box::new(Stop {
                 running: Some(Running {
                     version: m.version().to_owned(),

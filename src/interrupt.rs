@@ -10,34 +10,8 @@
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::db::DatabaseUrl;
-use crate::error::{Error, Result, Stop};
-
-/// The signals that interrupt a command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
-    /// SIGINT (Ctrl-C).
-    Interrupt,
-    /// SIGTERM (`kill`, a deploy system stopping the job).
-    Terminate,
-}
-
-impl Signal {
-    /// The conventional name, `SIGINT` or `SIGTERM`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Signal::Interrupt => "SIGINT",
-            Signal::Terminate => "SIGTERM",
-        }
-    }
-
-    /// The exit code of a process stopped by it: 128 + the signal's number.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Signal::Interrupt => 130,
-            Signal::Terminate => 143,
-        }
-    }
-}
+use crate::error::{Error, Result};
+use crate::stop::{Signal, Stop};
 
 /// The server session to cancel: its backend, and the application name it runs under
 /// (behind a transaction pooler each transaction may run on another backend).

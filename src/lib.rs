@@ -35,6 +35,7 @@ pub mod models;
 pub mod pg_tools;
 pub mod plan;
 pub mod pool;
+pub mod problem;
 /// The Diesel tables of the HAVEN schema, exactly as `diesel print-schema` writes them
 /// (`scripts/regenerate-schema.sh`); never edited by hand.
 #[cfg(feature = "postgres")]
@@ -43,11 +44,13 @@ pub mod schema;
 pub mod script;
 pub mod session;
 pub mod state;
+pub mod stop;
 pub mod verify;
 
 pub use db::{Backend, DatabaseUrl};
 pub use driver::Driver;
-pub use error::{Error, ErrorClass, Fate, Result, Stop};
+pub use error::{Error, ErrorClass, Result};
+pub use stop::{Fate, Stop};
 
 // The README's Rust examples run as doc tests.
 #[doc = include_str!("../README.md")]

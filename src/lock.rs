@@ -16,8 +16,9 @@
 
 use std::time::{Duration, Instant};
 
-use crate::error::{Error, Result, Stop};
+use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
+use crate::stop::Stop;
 
 /// Called with a description of the holder when the lock is busy, once per wait.
 pub type WaitNotice<'a> = &'a mut dyn FnMut(&str);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use crate::db::{Backend, DatabaseUrl};
 use crate::driver::Driver;
-use crate::error::{Error, Fate, Result, Stop};
+use crate::error::{Error, Result};
 use crate::execute::{self, ExecOptions, Observer, StepReport};
 use crate::integrity::{self, CheckOptions, Problem, ProblemKind};
 use crate::interrupt::Interrupt;
@@ -18,6 +18,7 @@ use crate::pool::PoolOptions;
 use crate::script;
 use crate::session::{Session, SessionOptions};
 use crate::state::DbState;
+use crate::stop::{Fate, Stop};
 
 /// Runs `$body` with `$d` bound to the connection type of `$backend`.
 macro_rules! with_driver {
@@ -249,8 +250,8 @@ pub(crate) fn read_back<D: Driver>(
         .or_else(|_| read_recorded(url, pool, false));
     let settled = settle(stop, state.ok().as_ref());
     match error {
-        Error::MigrationFailed { message, .. } => Error::MigrationFailed {
-            message,
+        Error::MigrationFailed { source, .. } => Error::MigrationFailed {
+            source,
             stop: settled,
         },
         Error::Interrupted { signal, .. } => Error::Interrupted {

@@ -12,7 +12,8 @@
 use std::io::Write;
 use std::sync::{Mutex, PoisonError};
 
-use haven_schema::interrupt::{Interrupt, Signal};
+use haven_schema::interrupt::Interrupt;
+use haven_schema::stop::Signal;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
