@@ -13,9 +13,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::db::{Backend, DatabaseUrl};
 use crate::error::{Error, Result};
 use crate::pg_tools::{self, PgVersion};
+use crate::url::{Backend, DatabaseUrl};
 
 /// The `pg_dump` a backup uses, and the versions it was chosen by.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -6,7 +6,7 @@
 //! keeps `diesel print-schema` from listing it. Values are inlined as literals: versions are
 //! digits, checksums hex, and names are quoted, so the same text serves both backends.
 
-use crate::migrations::Migration;
+use crate::source::Migration;
 use crate::state::{DirtyAction, SideLayout};
 
 /// diesel's own definition of its table, byte for byte (diesel/src/migration/setup_migration_table.sql).
@@ -35,10 +35,10 @@ pub const TOOL_VERSION: &str = concat!("haven-migrate ", env!("CARGO_PKG_VERSION
 /// SQL that undoes a migration's session changes (`SET search_path`, `SET ROLE`, ...)
 /// before the bookkeeping runs and the next migration starts. `RESET ALL` leaves the role
 /// alone (it is `GUC_NO_RESET_ALL`), hence `RESET ROLE`. SQLite has no such state.
-pub const fn reset_session(backend: crate::db::Backend) -> &'static str {
+pub const fn reset_session(backend: crate::url::Backend) -> &'static str {
     match backend {
-        crate::db::Backend::Postgres => "RESET ALL; RESET ROLE;",
-        crate::db::Backend::Sqlite => "",
+        crate::url::Backend::Postgres => "RESET ALL; RESET ROLE;",
+        crate::url::Backend::Sqlite => "",
     }
 }
 
@@ -134,15 +134,15 @@ pub fn delete_side_row(version: &str) -> String {
 /// Both bookkeeping tables, created if missing, with an older side table (`layout`)
 /// brought to this version's. PostgreSQL adds the column if it is missing, whatever
 /// `layout` says; SQLite cannot say "if missing", so `layout` decides.
-pub fn setup_sql(backend: crate::db::Backend, layout: SideLayout) -> String {
+pub fn setup_sql(backend: crate::url::Backend, layout: SideLayout) -> String {
     let upgrade = match (backend, layout) {
-        (crate::db::Backend::Postgres, _) => {
+        (crate::url::Backend::Postgres, _) => {
             "\nALTER TABLE __haven_migrations ADD COLUMN IF NOT EXISTS dirty_action VARCHAR(10);"
         }
-        (crate::db::Backend::Sqlite, SideLayout::WithoutDirection) => {
+        (crate::url::Backend::Sqlite, SideLayout::WithoutDirection) => {
             "\nALTER TABLE __haven_migrations ADD COLUMN dirty_action VARCHAR(10);"
         }
-        (crate::db::Backend::Sqlite, _) => "",
+        (crate::url::Backend::Sqlite, _) => "",
     };
     format!("{DIESEL_TABLE_DDL}\n{SIDE_TABLE_DDL}{upgrade}")
 }

@@ -7,12 +7,12 @@ use diesel::{Connection, QueryableByName};
 use std::time::Duration;
 
 use crate::catalog::CatalogSnapshot;
-use crate::db::{Backend, DatabaseUrl};
 use crate::error::{Error, Result};
 use crate::lock::WaitNotice;
 use crate::pool::PoolOptions;
 use crate::session::{Session, SessionOptions};
 use crate::state::{DbState, DieselRow, DirtyAction, SideLayout, SideRow};
+use crate::url::{Backend, DatabaseUrl};
 
 /// What the engine needs from a backend.
 pub trait Driver: Connection + SimpleConnection + Sized + 'static {

@@ -14,9 +14,10 @@ use crate::bookkeeping::{self, Elapsed, StepSql};
 use crate::driver::Driver;
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
-use crate::migrations::{split, Migration, MigrationSet};
 use crate::plan::{Action, Plan, Step};
 use crate::session::{transaction, Session};
+use crate::source::{Migration, MigrationSet};
+use crate::sql::split;
 use crate::stop::{Fate, Running, Stop};
 
 /// What happened in one step.

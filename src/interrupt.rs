@@ -9,9 +9,9 @@
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::db::DatabaseUrl;
 use crate::error::{Error, Result};
 use crate::stop::{Signal, Stop};
+use crate::url::DatabaseUrl;
 
 /// The server session to cancel: its backend, and the application name it runs under
 /// (behind a transaction pooler each transaction may run on another backend).

@@ -21,15 +21,13 @@
 pub mod backup;
 pub mod bookkeeping;
 pub mod catalog;
-pub mod db;
+pub mod check;
 mod driver;
 pub mod error;
 pub mod execute;
-pub mod integrity;
 pub mod interrupt;
 pub mod lock;
 pub mod migrate;
-pub mod migrations;
 #[cfg(feature = "postgres")]
 pub mod models;
 pub mod pg_tools;
@@ -43,14 +41,17 @@ pub mod problem;
 pub mod schema;
 pub mod script;
 pub mod session;
+pub mod source;
+pub mod sql;
 pub mod state;
 pub mod stop;
+pub mod url;
 pub mod verify;
 
-pub use db::{Backend, DatabaseUrl};
 pub use driver::Driver;
 pub use error::{Error, ErrorClass, Result};
 pub use stop::{Fate, Stop};
+pub use url::{Backend, DatabaseUrl};
 
 // The README's Rust examples run as doc tests.
 #[doc = include_str!("../README.md")]

@@ -6,19 +6,19 @@
 
 use std::time::Duration;
 
-use crate::db::{Backend, DatabaseUrl};
+use crate::check::{self, CheckOptions, Problem, ProblemKind};
 use crate::driver::Driver;
 use crate::error::{Error, Result};
 use crate::execute::{self, ExecOptions, Observer, StepReport};
-use crate::integrity::{self, CheckOptions, Problem, ProblemKind};
 use crate::interrupt::Interrupt;
-use crate::migrations::MigrationSet;
 use crate::plan::{self, Plan, StampRules, Target, UpgradeRules};
 use crate::pool::PoolOptions;
 use crate::script;
 use crate::session::{Session, SessionOptions};
+use crate::source::MigrationSet;
 use crate::state::DbState;
 use crate::stop::{Fate, Stop};
+use crate::url::{Backend, DatabaseUrl};
 
 /// Runs `$body` with `$d` bound to the connection type of `$backend`.
 macro_rules! with_driver {
@@ -98,7 +98,7 @@ pub fn status(ctx: &Context, checks: CheckOptions) -> Result<Status> {
 
 /// The status of a state already read with [`read_recorded`].
 pub fn status_of(set: &MigrationSet, state: DbState, checks: CheckOptions) -> Result<Status> {
-    let problems = integrity::find_problems(set, &state, checks)?;
+    let problems = check::find_problems(set, &state, checks)?;
     Ok(Status { state, problems })
 }
 
@@ -319,7 +319,7 @@ fn prepare(
     write: &Write<'_>,
     state: &DbState,
 ) -> Result<(Plan, Vec<Problem>, ExecOptions)> {
-    let problems = integrity::find_problems(&ctx.set, state, CheckOptions::for_writes())?;
+    let problems = check::find_problems(&ctx.set, state, CheckOptions::for_writes())?;
     plan_checked(ctx, write, state, problems)
 }
 
@@ -374,7 +374,7 @@ fn plan_checked(
             )
         }
     };
-    if integrity::has_errors(&blocking) {
+    if check::has_errors(&blocking) {
         return Err(Error::Integrity {
             problems: blocking.into_iter().filter(|p| p.kind.is_error()).collect(),
         });

@@ -6,7 +6,7 @@
 //! diverge.
 
 use crate::error::{Error, Result};
-use crate::migrations::MigrationSet;
+use crate::source::MigrationSet;
 use crate::state::DbState;
 
 /// Where a command should take the database.

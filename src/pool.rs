@@ -39,8 +39,8 @@ pub use pg::*;
 #[cfg(feature = "postgres")]
 mod pg {
     use super::PoolOptions;
-    use crate::db::DatabaseUrl;
     use crate::error::{Error, Result};
+    use crate::url::DatabaseUrl;
     use diesel::connection::{CacheSize, SimpleConnection};
     use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
     use diesel::sql_types::{Integer, Nullable};
@@ -295,8 +295,8 @@ pub use sqlite_pool::*;
 #[cfg(feature = "sqlite")]
 mod sqlite_pool {
     use super::PoolOptions;
-    use crate::db::DatabaseUrl;
     use crate::error::{Error, Result};
+    use crate::url::DatabaseUrl;
     use diesel::connection::SimpleConnection;
     use diesel::r2d2::{ConnectionManager, CustomizeConnection, Pool};
     use diesel::{Connection, SqliteConnection};

@@ -8,11 +8,12 @@ use std::fmt::Write as _;
 use std::io;
 
 use crate::bookkeeping::{self, Elapsed, StepSql};
-use crate::db::Backend;
 use crate::error::{Error, Result};
-use crate::migrations::{split, Migration, MigrationSet};
 use crate::plan::{Action, Plan};
+use crate::source::{Migration, MigrationSet};
+use crate::sql::split;
 use crate::state::SideLayout;
+use crate::url::Backend;
 
 /// What the script is for, named in its header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

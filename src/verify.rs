@@ -7,7 +7,6 @@
 
 use std::path::PathBuf;
 
-use crate::db::{Backend, DatabaseUrl};
 use crate::driver::Driver;
 use crate::error::{Error, Result};
 use crate::execute::{self, ExecOptions, Silent};
@@ -15,6 +14,7 @@ use crate::migrate::{with_driver, Context};
 use crate::plan::{Action, Plan, Step};
 use crate::pool::PoolOptions;
 use crate::session::Session;
+use crate::url::{Backend, DatabaseUrl};
 
 /// The first migration whose round trip does not restore the catalog.
 #[derive(Debug, Clone, serde::Serialize)]

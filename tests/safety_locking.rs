@@ -278,7 +278,7 @@ fn kill_9_in_a_slow_transactional_postgres_migration_leaves_nothing_and_a_rerun_
 /// `upgrade head` through the library, in this (long-lived) process, as a service would.
 fn library_upgrade(url: &str, migrations: &Migrations) -> haven_schema::Result<()> {
     use haven_schema::migrate::{self, Context, UpgradeOptions};
-    use haven_schema::migrations::MigrationSet;
+    use haven_schema::source::MigrationSet;
     let ctx = Context::new(
         haven_schema::DatabaseUrl::parse(url)?,
         MigrationSet::from_dir(&migrations.dir)?,

@@ -4,11 +4,11 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use haven_schema::integrity::{CheckOptions, Problem, ProblemKind};
+use haven_schema::check::{CheckOptions, Problem, ProblemKind};
 use haven_schema::migrate::{self, Context, SqlRange, SqlRequest, Status, UpgradeOptions};
-use haven_schema::migrations::{locate, revision, Origin};
 use haven_schema::plan::{self, StampRules, Target};
 use haven_schema::script;
+use haven_schema::source::{locate, revision, Origin};
 use haven_schema::state::DbState;
 use haven_schema::{Error, Result};
 
@@ -267,8 +267,8 @@ fn finish(
 }
 
 fn problems_contains(
-    list: &[haven_schema::integrity::Problem],
-    p: &haven_schema::integrity::Problem,
+    list: &[haven_schema::check::Problem],
+    p: &haven_schema::check::Problem,
 ) -> bool {
     list.iter()
         .any(|q| q.kind == p.kind && q.version == p.version)

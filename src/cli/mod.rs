@@ -12,12 +12,12 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
-use haven_schema::db::{Backend, DatabaseUrl};
 use haven_schema::migrate::{self, Context};
-use haven_schema::migrations::locate::{self, LocateOptions};
-use haven_schema::migrations::{MigrationSet, Origin, Preload};
 use haven_schema::pool::PoolOptions;
+use haven_schema::source::locate::{self, LocateOptions};
+use haven_schema::source::{MigrationSet, Origin, Preload};
 use haven_schema::state::DbState;
+use haven_schema::url::{Backend, DatabaseUrl};
 use haven_schema::{Error, ErrorClass};
 
 use args::{Cli, Command, Format, GlobalArgs};
@@ -41,8 +41,8 @@ pub fn main() -> ExitCode {
 
 /// Every secret the command line and `DATABASE_URL` hold, wherever they are: a URL given by
 /// mistake as another argument is echoed back by a usage error, and must not show either.
-fn invocation_secrets() -> haven_schema::db::Secrets {
-    let mut secrets = haven_schema::db::Secrets::new();
+fn invocation_secrets() -> haven_schema::url::Secrets {
+    let mut secrets = haven_schema::url::Secrets::new();
     let env_url = std::env::var_os("DATABASE_URL");
     for arg in std::env::args_os().skip(1).chain(env_url) {
         let arg = arg.to_string_lossy();

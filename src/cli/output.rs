@@ -10,12 +10,12 @@
 use std::io::{ErrorKind, IsTerminal, Write};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
-use haven_schema::db::{redact_urls, Secrets};
+use haven_schema::url::{redact_urls, Secrets};
 
+use haven_schema::check::{Problem, ProblemKind};
 use haven_schema::execute::{Observer, StepReport};
-use haven_schema::integrity::{Problem, ProblemKind};
-use haven_schema::migrations::Migration;
 use haven_schema::plan::{Action, Step};
+use haven_schema::source::Migration;
 use haven_schema::{Error, Result};
 
 use super::args::Format;

@@ -1,9 +1,9 @@
 //! What a command found or did, as data: the JSON object, and the input of the text output.
 
+use haven_schema::check::{Problem, ProblemKind};
 use haven_schema::execute::StepReport;
-use haven_schema::integrity::{Problem, ProblemKind};
-use haven_schema::migrations::MigrationSet;
 use haven_schema::plan::Plan;
+use haven_schema::source::MigrationSet;
 use haven_schema::state::DbState;
 use haven_schema::verify::VerifyReport;
 

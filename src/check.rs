@@ -3,8 +3,8 @@
 //!
 //! Errors (exit 4) block `upgrade` and `downgrade`; warnings are shown but block nothing.
 
-use crate::migrations::MigrationSet;
 pub use crate::problem::{Problem, ProblemKind};
+use crate::source::MigrationSet;
 use crate::state::{DbState, DirtyAction};
 use crate::Result;
 

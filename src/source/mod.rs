@@ -7,17 +7,15 @@
 
 pub mod checksum;
 mod embedded;
-pub mod forbidden;
 pub mod locate;
 pub mod revision;
 mod root;
-pub mod split;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 
-use crate::db::Backend;
 use crate::error::{Error, Result};
+use crate::url::Backend;
 use root::Root;
 
 pub use embedded::EmbeddedEntry;
@@ -128,7 +126,7 @@ impl Migration {
     }
 
     /// The text of `up.sql` (`up: true`) or `down.sql`, refused when it holds a statement
-    /// that haven-migrate does not run (see [`forbidden`]): for every command that runs
+    /// that haven-migrate does not run (see [`crate::sql::forbidden`]): for every command that runs
     /// it or prints it to be run.
     pub fn runnable_sql(&self, up: bool) -> Result<&str> {
         let (sql, file) = if up {
@@ -136,7 +134,7 @@ impl Migration {
         } else {
             (self.down_sql()?, "down.sql")
         };
-        match forbidden::find(sql, self.run_in_transaction) {
+        match crate::sql::forbidden::find(sql, self.run_in_transaction) {
             None => Ok(sql),
             Some(finding) => Err(Error::ForbiddenSql {
                 path: self.location().join(file),
