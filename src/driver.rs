@@ -14,6 +14,30 @@ use crate::session::{Session, SessionOptions};
 use crate::state::{DbState, DieselRow, DirtyAction, SideLayout, SideRow};
 use crate::url::{Backend, DatabaseUrl};
 
+/// Runs `$body` with `$d` bound to the connection type of `$backend`.
+macro_rules! with_driver {
+    ($backend:expr, $d:ident => $body:expr) => {
+        match $backend {
+            #[cfg(feature = "postgres")]
+            $crate::url::Backend::Postgres => {
+                type $d = diesel::PgConnection;
+                $body
+            }
+            #[cfg(feature = "sqlite")]
+            $crate::url::Backend::Sqlite => {
+                type $d = diesel::SqliteConnection;
+                $body
+            }
+            #[allow(unreachable_patterns)]
+            other => Err($crate::error::Error::BadInput(format!(
+                "this build of haven-schema has no {other} support; enable the feature"
+            ))),
+        }
+    };
+}
+
+pub(crate) use with_driver;
+
 /// What the engine needs from a backend.
 pub trait Driver: Connection + SimpleConnection + Sized + 'static {
     /// Which backend this is.

@@ -96,7 +96,7 @@ fn cancel(target: &Target) -> bool {
         #[diesel(sql_type = Bool)]
         cancelled: bool,
     }
-    let Ok(mut conn) = crate::pool::connect_pg(&target.url) else {
+    let Ok(mut conn) = crate::pool::connect_pg_briefly(&target.url) else {
         return false;
     };
     // Only a statement that is running: an idle session has nothing to cancel, and a

@@ -107,6 +107,17 @@ mod pg {
         )
     }
 
+    /// A connection that gives up after a few seconds (unless the URL says otherwise), for
+    /// work that must not hold anything up, such as cancelling a statement on a signal.
+    pub(crate) fn connect_pg_briefly(url: &DatabaseUrl) -> Result<PgConnection> {
+        let app = application_name();
+        let params = [
+            ("fallback_application_name", app.as_str()),
+            ("connect_timeout", "3"),
+        ];
+        establish(url, &url.connection_string_with(&params))
+    }
+
     fn establish(url: &DatabaseUrl, conninfo: &str) -> Result<PgConnection> {
         let mut conn = PgConnection::establish(conninfo).map_err(|e| Error::Connection {
             url: url.redacted().to_owned(),

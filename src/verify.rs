@@ -7,13 +7,15 @@
 
 use std::path::PathBuf;
 
+use crate::driver::with_driver;
 use crate::driver::Driver;
 use crate::error::{Error, Result};
 use crate::execute::{self, ExecOptions, Silent};
-use crate::migrate::{with_driver, Context};
-use crate::plan::{Action, Plan, Step};
+use crate::migrate::Context;
+use crate::plan::{Plan, Step};
 use crate::pool::PoolOptions;
 use crate::session::Session;
+use crate::source::MigrationSet;
 use crate::url::{Backend, DatabaseUrl};
 
 /// The first migration whose round trip does not restore the catalog.
@@ -29,6 +31,19 @@ pub struct VerifyFailure {
     pub differences: Vec<String>,
 }
 
+impl std::fmt::Display for VerifyFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "verify failed: migration {} ({}): {}: {}",
+            self.version,
+            self.name,
+            self.phase,
+            self.differences.join("; ")
+        )
+    }
+}
+
 /// What `verify` found.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct VerifyReport {
@@ -38,25 +53,28 @@ pub struct VerifyReport {
     pub failure: Option<VerifyFailure>,
 }
 
-/// Runs the up/down/up check of every migration of `ctx.set` in a scratch database on the
+/// Runs the up/down/up check of every migration of `set` in a scratch database on the
 /// server (or beside the file) of `ctx.url`.
-pub fn verify(ctx: &Context) -> Result<VerifyReport> {
+pub fn verify(ctx: &Context, set: &MigrationSet) -> Result<VerifyReport> {
     // Dropped on every way out: success, failure, error, interrupt.
     let scratch = Scratch::create(&ctx.url, &ctx.pool)?;
-    with_driver!(ctx.url.backend(), D => check_all::<D>(&scratch.url, ctx))
+    with_driver!(ctx.url.backend(), D => check_all::<D>(&scratch.url, ctx, set))
 }
 
-fn check_all<D: Driver>(url: &DatabaseUrl, ctx: &Context) -> Result<VerifyReport> {
+fn check_all<D: Driver>(
+    url: &DatabaseUrl,
+    ctx: &Context,
+    set: &MigrationSet,
+) -> Result<VerifyReport> {
     // The scratch database is the tool's own: nobody waits for its lock. It runs through
     // the same session as a deploy, so that what is verified is what a deploy runs.
     let mut session = D::open_session(url, &ctx.session_options(), &mut |_| {})?;
-    let set = &ctx.set;
     let mut checked = Vec::new();
-    for (index, m) in set.migrations().iter().enumerate() {
+    for m in set.migrations() {
         let before = snapshot(&mut session)?;
-        run(&mut session, url, ctx, Action::Apply, index)?;
+        run(&mut session, url, ctx, Step::Apply(m))?;
         let after_up = snapshot(&mut session)?;
-        run(&mut session, url, ctx, Action::Revert, index)?;
+        run(&mut session, url, ctx, Step::Revert(m))?;
         let failure = |phase: &str, differences: Vec<String>| VerifyFailure {
             version: m.version().to_owned(),
             name: m.name().to_owned(),
@@ -71,7 +89,7 @@ fn check_all<D: Driver>(url: &DatabaseUrl, ctx: &Context) -> Result<VerifyReport
                 failure: Some(failure(phase, diff)),
             });
         }
-        run(&mut session, url, ctx, Action::Apply, index)?;
+        run(&mut session, url, ctx, Step::Apply(m))?;
         let diff = after_up.differences(&snapshot(&mut session)?);
         if !diff.is_empty() {
             let phase = "up.sql after down.sql does not give the same state as the first time";
@@ -99,19 +117,10 @@ fn run<D: Driver>(
     session: &mut Session<D>,
     url: &DatabaseUrl,
     ctx: &Context,
-    action: Action,
-    index: usize,
+    step: Step<'_>,
 ) -> Result<()> {
-    let set = &ctx.set;
-    let version = set.migrations()[index].version().to_owned();
-    let plan = Plan {
-        steps: vec![Step {
-            action,
-            version,
-            index: Some(index),
-        }],
-    };
-    execute::execute(session, set, &plan, ExecOptions::default(), &mut Silent)
+    let plan = Plan { steps: vec![step] };
+    execute::execute(session, &plan, ExecOptions::default(), &mut Silent)
         .map(drop)
         .map_err(|e| crate::migrate::read_back(session, url, &ctx.pool, e))
 }

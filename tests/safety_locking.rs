@@ -277,19 +277,19 @@ fn kill_9_in_a_slow_transactional_postgres_migration_leaves_nothing_and_a_rerun_
 
 /// `upgrade head` through the library, in this (long-lived) process, as a service would.
 fn library_upgrade(url: &str, migrations: &Migrations) -> haven_schema::Result<()> {
-    use haven_schema::migrate::{self, Context, UpgradeOptions};
-    use haven_schema::source::MigrationSet;
+    use haven_schema::migrate::{self, Context, Mode, Request, UpgradeOptions};
+    use haven_schema::source::Origin;
     let ctx = Context::new(
         haven_schema::DatabaseUrl::parse(url)?,
-        MigrationSet::from_dir(&migrations.dir)?,
+        Origin::Directory(migrations.dir.clone()),
     );
-    migrate::upgrade(
-        &ctx,
-        &haven_schema::plan::Target::Head,
-        &UpgradeOptions::default(),
-        &mut haven_schema::execute::Silent,
-    )
-    .map(drop)
+    let request = Request::Upgrade {
+        target: "head".into(),
+        options: UpgradeOptions::default(),
+        backup: None,
+        mode: Mode::Run,
+    };
+    migrate::run(&ctx, request, &mut haven_schema::execute::Silent).map(drop)
 }
 
 #[test]

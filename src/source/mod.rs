@@ -2,90 +2,42 @@
 //!
 //! Names follow the diesel CLI: a directory `2026-01-01-000001_initial_schema` has the
 //! version `20260101000001` (everything before the first `_`, dashes removed), and versions
-//! compare as strings. The SQL text is read only when asked for, so status commands that
-//! need only versions and names never open an `up.sql`.
+//! compare as strings.
+//!
+//! Two types, two depths of reading: a [`Listing`] is the versions and names, from one
+//! listing of the directory (all that `current` needs); a [`MigrationSet`] has every file
+//! of every migration read and checked, and each `up.sql`'s checksum computed, once, when
+//! it is built ([`load`]).
 
 pub mod checksum;
 mod embedded;
+mod load;
 pub mod locate;
+mod metadata;
 pub mod revision;
-mod root;
 
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
 
 use crate::error::{Error, Result};
 use crate::url::Backend;
-use root::Root;
 
 pub use embedded::EmbeddedEntry;
 
-/// Where a migration's SQL text lives. A file's path is not stored: it is derived from
-/// the migration's directory when needed, which saves thousands of allocations for status
-/// commands on large sets.
-#[derive(Debug)]
-enum SqlText {
-    Embedded(&'static str),
-    /// A file of the migration's directory, read when first asked for.
-    File(OnceLock<String>),
-    /// No such text (an embedded migration without `down.sql`).
-    Missing,
-}
-
-impl SqlText {
-    fn file() -> Self {
-        SqlText::File(OnceLock::new())
-    }
-
-    /// Whether the text exists. A file is looked for only when asked: most commands never
-    /// need `down.sql`, and with thousands of migrations the `stat`s add up.
-    fn exists(&self, path: impl FnOnce() -> PathBuf) -> bool {
-        match self {
-            SqlText::Embedded(_) => true,
-            SqlText::Missing => false,
-            SqlText::File(text) => text.get().is_some() || path().is_file(),
-        }
-    }
-
-    fn read(&self, read: impl FnOnce() -> Result<String>) -> Result<&str> {
-        match self {
-            SqlText::Embedded(text) => Ok(text),
-            SqlText::File(text) => {
-                if let Some(t) = text.get() {
-                    return Ok(t);
-                }
-                let read = read()?;
-                Ok(text.get_or_init(|| read))
-            }
-            // Only embedded migrations lack a text, and they have no files to read: `read`
-            // reports the text missing.
-            SqlText::Missing => read().map(|_| ""),
-        }
-    }
-}
-
-/// One migration: a version, a name, its SQL and how it runs.
-#[derive(Debug)]
-pub struct Migration {
+/// A migration as a listing knows it: its version and directory name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
     version: String,
     dir_name: String,
-    /// The directory that holds the migration's directory, shared by the whole set;
-    /// `None` for embedded migrations.
-    root: Option<Arc<Root>>,
-    up: SqlText,
-    down: SqlText,
-    run_in_transaction: bool,
-    metadata_without_transaction_flag: bool,
-    checksum: OnceLock<String>,
-    /// False when read with [`Preload::Names`]: the files were not looked at, so
-    /// `has_down`, `run_in_transaction` and the metadata warning are assumptions.
-    files_checked: bool,
 }
 
-impl Migration {
-    /// Whether the directory's files were looked at (see [`Preload::Names`]).
-    pub fn files_checked(&self) -> bool {
-        self.files_checked
+impl Entry {
+    /// The entry of the directory `dir_name`; an error names it and the fix.
+    fn new(dir_name: String) -> std::result::Result<Self, String> {
+        Ok(Entry {
+            version: version_of(&dir_name)?,
+            dir_name,
+        })
     }
 
     /// The version diesel records: the digits before the first `_`.
@@ -102,35 +54,105 @@ impl Migration {
     pub fn name(&self) -> &str {
         self.dir_name.split_once('_').map_or("", |(_, n)| n)
     }
+}
+
+/// The versions and names of a set of migrations, oldest first, without their files.
+#[derive(Debug, Clone)]
+pub struct Listing {
+    origin: Origin,
+    entries: Vec<Entry>,
+}
+
+impl Listing {
+    /// Lists the migrations that `origin` names: one listing of the directory (or the
+    /// embedded table), duplicates and bad names refused.
+    pub fn read(origin: Origin) -> Result<Self> {
+        load::listing(origin)
+    }
+
+    /// Where the listing was read from.
+    pub fn origin(&self) -> &Origin {
+        &self.origin
+    }
+
+    /// Every entry, oldest first.
+    pub fn entries(&self) -> &[Entry] {
+        &self.entries
+    }
+
+    /// The entry of `version`, if any.
+    pub fn get(&self, version: &str) -> Option<&Entry> {
+        self.entries
+            .binary_search_by(|e| e.version.as_str().cmp(version))
+            .ok()
+            .map(|i| &self.entries[i])
+    }
+
+    /// The newest entry.
+    pub fn head(&self) -> Option<&Entry> {
+        self.entries.last()
+    }
+}
+
+/// One migration, with its SQL and how it runs, read when its set was loaded.
+#[derive(Debug)]
+pub struct Migration {
+    entry: Entry,
+    /// Its directory on disk; `None` when embedded.
+    dir: Option<PathBuf>,
+    up: Cow<'static, str>,
+    down: Option<Cow<'static, str>>,
+    run_in_transaction: bool,
+    metadata_without_transaction_flag: bool,
+    checksum: String,
+}
+
+impl Migration {
+    /// Its version and name.
+    pub fn entry(&self) -> &Entry {
+        &self.entry
+    }
+
+    /// The version diesel records: the digits before the first `_`.
+    pub fn version(&self) -> &str {
+        self.entry.version()
+    }
+
+    /// The directory name, e.g. `2026-01-01-000001_initial_schema`.
+    pub fn dir_name(&self) -> &str {
+        self.entry.dir_name()
+    }
+
+    /// The name after the version, e.g. `initial_schema`.
+    pub fn name(&self) -> &str {
+        self.entry.name()
+    }
 
     /// The `up.sql` text.
-    pub fn up_sql(&self) -> Result<&str> {
-        self.up.read(|| self.read_file("up.sql"))
+    pub fn up_sql(&self) -> &str {
+        &self.up
     }
 
     /// The `down.sql` text; an error naming the file when there is none.
     pub fn down_sql(&self) -> Result<&str> {
-        match &self.down {
-            text if text.exists(|| self.location().join("down.sql")) => {
-                text.read(|| self.read_file("down.sql"))
-            }
-            _ => Err(Error::MalformedMigrations {
+        self.down
+            .as_deref()
+            .ok_or_else(|| Error::MalformedMigrations {
                 path: self.location().join("down.sql"),
                 problem: format!(
                     "migration {} ({}) has no down.sql, so it cannot be reverted; add one",
-                    self.version,
+                    self.version(),
                     self.name()
                 ),
-            }),
-        }
+            })
     }
 
     /// The text of `up.sql` (`up: true`) or `down.sql`, refused when it holds a statement
-    /// that haven-migrate does not run (see [`crate::sql::forbidden`]): for every command that runs
-    /// it or prints it to be run.
+    /// that haven-migrate does not run (see [`crate::sql::forbidden`]): for every command
+    /// that runs it or prints it to be run.
     pub fn runnable_sql(&self, up: bool) -> Result<&str> {
         let (sql, file) = if up {
-            (self.up_sql()?, "up.sql")
+            (self.up_sql(), "up.sql")
         } else {
             (self.down_sql()?, "down.sql")
         };
@@ -146,7 +168,7 @@ impl Migration {
 
     /// Whether a `down.sql` exists.
     pub fn has_down(&self) -> bool {
-        self.down.exists(|| self.location().join("down.sql"))
+        self.down.is_some()
     }
 
     /// Whether it runs inside a transaction (diesel's `run_in_transaction`).
@@ -161,33 +183,20 @@ impl Migration {
     }
 
     /// The directory on disk, or `None` for embedded migrations.
-    pub fn path(&self) -> Option<PathBuf> {
-        self.root
-            .as_ref()
-            .map(|root| root.path().join(&self.dir_name))
+    pub fn path(&self) -> Option<&Path> {
+        self.dir.as_deref()
     }
 
-    /// Reads one of the migration's files; an error names it.
-    fn read_file(&self, file: &str) -> Result<String> {
-        let read = match &self.root {
-            Some(root) => root.read(&self.dir_name, file),
-            None => Err(std::io::ErrorKind::NotFound.into()),
-        };
-        read.map_err(|e| read_error(self.location().join(file), e))
-    }
-
+    /// Where its files are, for messages (`<embedded>/...` when embedded).
     fn location(&self) -> PathBuf {
-        self.path()
-            .unwrap_or_else(|| PathBuf::from(format!("<embedded>/{}", self.dir_name)))
+        self.dir
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("<embedded>/{}", self.dir_name())))
     }
 
     /// SHA-256 of `up.sql`, normalised for CRLF and a leading BOM.
-    pub fn checksum(&self) -> Result<String> {
-        if let Some(sum) = self.checksum.get() {
-            return Ok(sum.clone());
-        }
-        let sum = checksum::of_sql(self.up_sql()?);
-        Ok(self.checksum.get_or_init(|| sum).clone())
+    pub fn checksum(&self) -> &str {
+        &self.checksum
     }
 }
 
@@ -232,92 +241,37 @@ impl std::fmt::Display for Origin {
     }
 }
 
-/// How much of each migration directory [`MigrationSet::read_with`] reads up front.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub enum Preload {
-    /// Directory names only: one listing of the migration directory, nothing inside it.
-    /// For `current`, which needs versions and names; a missing `up.sql` or a metadata
-    /// problem is left to the commands that use the files.
-    Names,
-    /// Names, metadata and which files exist; the SQL is read when first asked for, so
-    /// `current` never opens an `up.sql`.
-    #[default]
-    Lazy,
-    /// Also every `up.sql` and its checksum, in the same parallel pass over the
-    /// directories: for commands that need them all (upgrade, check, history, `--sql`),
-    /// it saves a second pass and a `stat` per file.
-    UpSql,
-}
-
-/// An ordered, validated set of migrations.
+/// An ordered, validated set of migrations, every file read.
 #[derive(Debug)]
 pub struct MigrationSet {
-    origin: Origin,
+    listing: Listing,
     migrations: Vec<Migration>,
 }
 
 impl MigrationSet {
     /// The migrations embedded at build time for `backend`.
     pub fn embedded(backend: Backend) -> Result<Self> {
-        let entries = match backend {
-            Backend::Postgres => embedded::POSTGRES,
-            Backend::Sqlite => embedded::SQLITE,
-        };
-        let migrations = entries
-            .iter()
-            .map(|e| migration_from_embedded(e, backend))
-            .collect::<Result<Vec<_>>>()?;
-        Self::new(Origin::Embedded(backend), migrations)
+        Self::read(Origin::Embedded(backend))
     }
 
     /// The migrations in a directory, validated.
     pub fn from_dir(dir: impl Into<PathBuf>) -> Result<Self> {
-        let dir = dir.into();
-        Self::read(Origin::Directory(dir))
+        Self::read(Origin::Directory(dir.into()))
     }
 
-    /// Reads the migrations that `origin` names; SQL files are read when first needed.
+    /// Reads the migrations that `origin` names, with all their files.
     pub fn read(origin: Origin) -> Result<Self> {
-        Self::read_with(origin, Preload::Lazy)
+        Listing::read(origin)?.load()
     }
 
-    /// Reads the migrations that `origin` names, and as much of their files as `preload`
-    /// says.
-    pub fn read_with(origin: Origin, preload: Preload) -> Result<Self> {
-        if let Origin::Embedded(backend) = origin {
-            return Self::embedded(backend);
-        }
-        let root = Arc::new(Root::open(origin.dir().unwrap_or(Path::new("")))?);
-        let names = root.migration_dirs()?;
-        if preload == Preload::Names {
-            let migrations = names
-                .into_iter()
-                .map(|name| migration_from_name(&root, name));
-            return Self::new(origin, migrations.collect::<Result<Vec<_>>>()?);
-        }
-        let read = |name: &String| migration_from_dir(&root, name, preload);
-        let migrations = par_map(&names, read)?;
-        Self::new(origin, migrations)
-    }
-
-    fn new(origin: Origin, mut migrations: Vec<Migration>) -> Result<Self> {
-        migrations.sort_by(|a, b| a.version.cmp(&b.version).then(a.dir_name.cmp(&b.dir_name)));
-        if let Some(pair) = migrations.windows(2).find(|w| w[0].version == w[1].version) {
-            return Err(Error::MalformedMigrations {
-                path: origin.dir().map_or_else(|| PathBuf::from("<embedded>"), Path::to_path_buf),
-                problem: format!(
-                    "two migrations share the version {}: {} and {}; diesel would silently treat \
-                     them as one. Give one of them a new timestamp (e.g. with `haven-migrate revision`)",
-                    pair[0].version, pair[0].dir_name, pair[1].dir_name
-                ),
-            });
-        }
-        Ok(MigrationSet { origin, migrations })
+    /// The versions and names.
+    pub fn listing(&self) -> &Listing {
+        &self.listing
     }
 
     /// Where the set was read from.
     pub fn origin(&self) -> &Origin {
-        &self.origin
+        self.listing.origin()
     }
 
     /// All migrations, oldest first.
@@ -333,7 +287,7 @@ impl MigrationSet {
     /// The position of `version`, if it is in the set.
     pub fn position(&self, version: &str) -> Option<usize> {
         self.migrations
-            .binary_search_by(|m| m.version.as_str().cmp(version))
+            .binary_search_by(|m| m.version().cmp(version))
             .ok()
     }
 
@@ -341,48 +295,17 @@ impl MigrationSet {
     pub fn get(&self, version: &str) -> Option<&Migration> {
         self.position(version).map(|i| &self.migrations[i])
     }
-
-    /// Reads the `up.sql` and computes the checksum of the migrations at `indexes`, on
-    /// several threads when there are many, so that later calls find them ready. For
-    /// `check` and `--sql` on thousands of migrations, reading the files is most of the work.
-    pub fn preload_checksums(&self, indexes: &[usize]) -> Result<()> {
-        // Those read with `Preload::UpSql` already have theirs: no threads for nothing.
-        let missing: Vec<usize> = indexes
-            .iter()
-            .copied()
-            .filter(|&i| self.migrations[i].checksum.get().is_none())
-            .collect();
-        let load = |i: &usize| self.migrations[*i].checksum().map(drop);
-        par_map(&missing, load).map(drop)
-    }
 }
 
-/// Below this many items, [`par_map`] stays on one thread.
-const PARALLEL_MIN: usize = 256;
-
-/// `items.iter().map(f).collect()`, on up to 4 threads for large inputs, in order. With
-/// thousands of migrations, the per-directory file work (checking up.sql and down.sql,
-/// reading metadata.toml and up.sql) is most of what status commands and `--sql` do.
-fn par_map<T: Sync, U: Send>(items: &[T], f: impl Fn(&T) -> Result<U> + Sync) -> Result<Vec<U>> {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    if threads < 2 || items.len() < PARALLEL_MIN {
-        return items.iter().map(f).collect();
+impl Listing {
+    /// Reads the files of every listed migration: the set.
+    pub fn load(self) -> Result<MigrationSet> {
+        let migrations = load::migrations(&self)?;
+        Ok(MigrationSet {
+            listing: self,
+            migrations,
+        })
     }
-    let f = &f;
-    std::thread::scope(|scope| {
-        let workers: Vec<_> = items
-            .chunks(items.len().div_ceil(threads))
-            .map(|chunk| scope.spawn(move || chunk.iter().map(f).collect::<Result<Vec<U>>>()))
-            .collect();
-        let mut out = Vec::with_capacity(items.len());
-        for worker in workers {
-            let chunk = worker
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
-            out.extend(chunk);
-        }
-        Ok(out)
-    })
 }
 
 /// Splits a directory name into its version; an error names the directory and the fix.
@@ -401,146 +324,6 @@ pub fn version_of(dir_name: &str) -> std::result::Result<String, String> {
         ));
     }
     Ok(version)
-}
-
-fn migration_from_dir(root: &Arc<Root>, dir_name: &str, preload: Preload) -> Result<Migration> {
-    let malformed = |problem: String| Error::MalformedMigrations {
-        path: root.path().join(dir_name),
-        problem,
-    };
-    let version = version_of(dir_name).map_err(malformed)?;
-    let Some(up) = up_sql_file(root, dir_name, preload)? else {
-        return Err(malformed(format!(
-            "migration {version} has no up.sql; add {}, or remove the directory",
-            root.file_path(dir_name, "up.sql").display()
-        )));
-    };
-    let checksum = match &up {
-        SqlText::File(text) => text.get().map(|t| checksum::of_sql(t)),
-        _ => None,
-    };
-    let metadata_path = || root.file_path(dir_name, "metadata.toml");
-    let metadata = match root.read(dir_name, "metadata.toml") {
-        Ok(text) => Some(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-        Err(e) => return Err(read_error(metadata_path(), e)),
-    };
-    let tx = parse_metadata(metadata.as_deref(), metadata_path)?;
-    Ok(Migration {
-        version,
-        dir_name: dir_name.to_owned(),
-        root: Some(Arc::clone(root)),
-        up,
-        down: SqlText::file(),
-        run_in_transaction: tx.run_in_transaction,
-        metadata_without_transaction_flag: tx.flag_missing,
-        checksum: checksum.map_or_else(OnceLock::new, OnceLock::from),
-        files_checked: true,
-    })
-}
-
-/// A migration known by its directory name alone ([`Preload::Names`]).
-fn migration_from_name(root: &Arc<Root>, dir_name: String) -> Result<Migration> {
-    let version = version_of(&dir_name).map_err(|problem| Error::MalformedMigrations {
-        path: root.path().join(&dir_name),
-        problem,
-    })?;
-    Ok(Migration {
-        version,
-        dir_name,
-        root: Some(Arc::clone(root)),
-        up: SqlText::file(),
-        down: SqlText::file(),
-        run_in_transaction: true,
-        metadata_without_transaction_flag: false,
-        checksum: OnceLock::new(),
-        files_checked: false,
-    })
-}
-
-/// The `up.sql` of `dir_name`, read now or later as `preload` says; `None` when there is
-/// none.
-fn up_sql_file(root: &Root, dir_name: &str, preload: Preload) -> Result<Option<SqlText>> {
-    let path = || root.file_path(dir_name, "up.sql");
-    if preload == Preload::Lazy {
-        return Ok(path().is_file().then(SqlText::file));
-    }
-    // Reading is the existence check: no separate stat.
-    match root.read(dir_name, "up.sql") {
-        Ok(text) => Ok(Some(SqlText::File(OnceLock::from(text)))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound || path().is_dir() => Ok(None),
-        Err(e) => Err(read_error(path(), e)),
-    }
-}
-
-/// The error for a migration file that could not be read: a file that is not UTF-8 is a
-/// malformed migration (exit 2), anything else an I/O failure.
-fn read_error(path: PathBuf, err: std::io::Error) -> Error {
-    if err.kind() == std::io::ErrorKind::InvalidData {
-        return Error::MalformedMigrations {
-            path,
-            problem: format!("{err}; save it as UTF-8"),
-        };
-    }
-    Error::io("cannot read", path, err)
-}
-
-fn migration_from_embedded(entry: &EmbeddedEntry, backend: Backend) -> Result<Migration> {
-    let pseudo_path = PathBuf::from(format!(
-        "<embedded {}>/{}",
-        backend.dir_name(),
-        entry.dir_name
-    ));
-    let malformed = |problem: String| Error::MalformedMigrations {
-        path: pseudo_path.clone(),
-        problem,
-    };
-    let version = version_of(entry.dir_name).map_err(malformed)?;
-    let up = entry
-        .up
-        .ok_or_else(|| malformed(format!("migration {version} has no up.sql")))?;
-    let tx = parse_metadata(entry.metadata, || pseudo_path.join("metadata.toml"))?;
-    Ok(Migration {
-        version,
-        dir_name: entry.dir_name.to_owned(),
-        up: SqlText::Embedded(up),
-        down: entry.down.map_or(SqlText::Missing, SqlText::Embedded),
-        run_in_transaction: tx.run_in_transaction,
-        metadata_without_transaction_flag: tx.flag_missing,
-        root: None,
-        checksum: OnceLock::new(),
-        files_checked: true,
-    })
-}
-
-struct TransactionMode {
-    run_in_transaction: bool,
-    flag_missing: bool,
-}
-
-#[derive(serde::Deserialize)]
-struct MetadataToml {
-    run_in_transaction: Option<bool>,
-}
-
-/// The transaction mode `metadata.toml` sets; `path` names the file in an error, and is
-/// built only then (thousands of migrations have none).
-fn parse_metadata(text: Option<&str>, path: impl FnOnce() -> PathBuf) -> Result<TransactionMode> {
-    let Some(text) = text else {
-        return Ok(TransactionMode {
-            run_in_transaction: true,
-            flag_missing: false,
-        });
-    };
-    let parsed: MetadataToml = toml::from_str(text).map_err(|e| Error::MalformedMigrations {
-        path: path(),
-        problem: format!("metadata.toml does not parse: {}", e.message()),
-    })?;
-    // diesel's TomlMetadata defaults the field to false when the file exists: match it.
-    Ok(TransactionMode {
-        run_in_transaction: parsed.run_in_transaction.unwrap_or(false),
-        flag_missing: parsed.run_in_transaction.is_none(),
-    })
 }
 
 #[cfg(test)]
@@ -582,7 +365,8 @@ mod tests {
             };
             assert_eq!(names(&embedded), names(&on_disk));
             for (a, b) in embedded.migrations().iter().zip(on_disk.migrations()) {
-                assert_eq!(a.up_sql().expect("up"), b.up_sql().expect("up"));
+                assert_eq!(a.up_sql(), b.up_sql());
+                assert_eq!(a.checksum(), b.checksum());
             }
         }
     }
