@@ -145,7 +145,7 @@ fn server_version(url: &DatabaseUrl) -> Result<PgVersion> {
     use diesel::dsl::sql;
     use diesel::sql_types::Text;
     use diesel::RunQueryDsl;
-    let mut conn = crate::pool::connect_pg(url)?;
+    let mut conn = crate::backend::postgres::connect_pg(url)?;
     let num: String = diesel::select(sql::<Text>("current_setting('server_version_num')"))
         .get_result(&mut conn)
         .map_err(|e| Error::query("cannot read the server's version", e))?;

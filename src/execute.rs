@@ -10,8 +10,8 @@
 
 use std::time::{Duration, Instant};
 
+use crate::backend::Driver;
 use crate::bookkeeping::{self, Elapsed, StepSql};
-use crate::driver::Driver;
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
 use crate::plan::{Action, Plan, Step};

@@ -88,28 +88,7 @@ impl Interrupt {
 
 #[cfg(feature = "postgres")]
 fn cancel(target: &Target) -> bool {
-    use diesel::sql_types::{Bool, Integer, Nullable, Text};
-    use diesel::{QueryableByName, RunQueryDsl};
-
-    #[derive(QueryableByName)]
-    struct Cancelled {
-        #[diesel(sql_type = Bool)]
-        cancelled: bool,
-    }
-    let Ok(mut conn) = crate::pool::connect_pg_briefly(&target.url) else {
-        return false;
-    };
-    // Only a statement that is running: an idle session has nothing to cancel, and a
-    // cancel that arrived late could hit the next statement instead.
-    diesel::sql_query(
-        "SELECT COALESCE(bool_or(pg_cancel_backend(pid)), false) AS cancelled \
-         FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND state = 'active' \
-         AND (pid = $1 OR application_name = $2)",
-    )
-    .bind::<Integer, _>(target.pid)
-    .bind::<Nullable<Text>, _>(target.application_name.as_deref())
-    .get_result::<Cancelled>(&mut conn)
-    .is_ok_and(|row| row.cancelled)
+    crate::backend::postgres::cancel(target)
 }
 
 #[cfg(not(feature = "postgres"))]

@@ -40,21 +40,6 @@ pub struct Options {
     pub side_layout: SideLayout,
 }
 
-/// Renders `plan` as one SQL script (the JSON output, library callers).
-pub fn render(plan: &Plan<'_>, options: &Options) -> Result<String> {
-    let mut script = String::new();
-    emit(plan, options, &mut |chunk| {
-        // Sized once, at the first chunk, when `emit` has read the files the estimate
-        // needs: growing a script of megabytes by doubling would copy it again and again.
-        if script.is_empty() {
-            script.reserve(estimated_len(plan));
-        }
-        script.push_str(chunk);
-        Ok(())
-    })?;
-    Ok(script)
-}
-
 /// Writes the script of `plan` for `backend` to `out` as it is rendered, a few dozen
 /// kilobytes at a time, so that a script of thousands of migrations is never held whole.
 /// Every file it needs is read before the first byte is written: a missing or unreadable
@@ -112,17 +97,6 @@ fn emit(
         chunk.push_str("COMMIT;\n");
     }
     flush(&mut chunk)
-}
-
-/// About the length of the script: the bodies, and a kilobyte of bookkeeping per step.
-fn estimated_len(plan: &Plan<'_>) -> usize {
-    let bodies: usize = plan
-        .steps
-        .iter()
-        .filter_map(|s| s.migration())
-        .map(|m| m.up_sql().len())
-        .sum();
-    bodies + 1024 * plan.steps.len()
 }
 
 fn header(options: &Options, plan: &Plan) -> String {

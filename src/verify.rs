@@ -7,16 +7,15 @@
 
 use std::path::PathBuf;
 
-use crate::driver::with_driver;
-use crate::driver::Driver;
+use crate::backend::with_driver;
+use crate::backend::Driver;
 use crate::error::{Error, Result};
 use crate::execute::{self, ExecOptions, Silent};
 use crate::migrate::Context;
 use crate::plan::{Plan, Step};
-use crate::pool::PoolOptions;
 use crate::session::Session;
 use crate::source::MigrationSet;
-use crate::url::{Backend, DatabaseUrl};
+use crate::url::DatabaseUrl;
 
 /// The first migration whose round trip does not restore the catalog.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -57,7 +56,7 @@ pub struct VerifyReport {
 /// server (or beside the file) of `ctx.url`.
 pub fn verify(ctx: &Context, set: &MigrationSet) -> Result<VerifyReport> {
     // Dropped on every way out: success, failure, error, interrupt.
-    let scratch = Scratch::create(&ctx.url, &ctx.pool)?;
+    let scratch = Scratch::create(&ctx.url)?;
     with_driver!(ctx.url.backend(), D => check_all::<D>(&scratch.url, ctx, set))
 }
 
@@ -149,10 +148,10 @@ fn scratch_name() -> String {
 }
 
 impl Scratch {
-    fn create(url: &DatabaseUrl, _pool: &PoolOptions) -> Result<Self> {
+    fn create(url: &DatabaseUrl) -> Result<Self> {
         match url.backend() {
             #[cfg(feature = "postgres")]
-            Backend::Postgres => Self::create_pg(url),
+            crate::url::Backend::Postgres => Self::create_pg(url),
             _ => {
                 let path = std::env::temp_dir().join(format!("{}.db", scratch_name()));
                 let url = DatabaseUrl::parse(&path.to_string_lossy())?;
@@ -168,7 +167,7 @@ impl Scratch {
     fn create_pg(url: &DatabaseUrl) -> Result<Self> {
         use diesel::connection::SimpleConnection;
         let name = scratch_name();
-        let mut admin = crate::pool::connect_pg(url)?;
+        let mut admin = crate::backend::postgres::connect_pg(url)?;
         admin
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .map_err(|e| {
@@ -194,12 +193,12 @@ impl Drop for Scratch {
             Cleanup::File(path) => {
                 let _ = std::fs::remove_file(path);
                 #[cfg(feature = "sqlite")]
-                let _ = std::fs::remove_file(crate::lock::lock_path(path));
+                let _ = std::fs::remove_file(crate::backend::sqlite::lock_path(path));
             }
             #[cfg(feature = "postgres")]
             Cleanup::PgDatabase { admin, name } => {
                 use diesel::connection::SimpleConnection;
-                if let Ok(mut conn) = crate::pool::connect_pg(admin) {
+                if let Ok(mut conn) = crate::backend::postgres::connect_pg(admin) {
                     let _ =
                         conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
                 }

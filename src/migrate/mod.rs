@@ -16,7 +16,7 @@ mod write;
 
 use std::time::Duration;
 
-use crate::driver::{with_driver, Driver};
+use crate::backend::{with_driver, Driver};
 use crate::error::Result;
 use crate::execute::{Silent, StepReport};
 use crate::interrupt::Interrupt;
@@ -31,6 +31,7 @@ use crate::url::DatabaseUrl;
 pub use request::{run, Backup, Command, Exit, Mode, Outcome, PlannedStep, Request, Work};
 #[cfg(feature = "commands")]
 pub use status::{MigrationRow, Status};
+#[cfg(feature = "commands")]
 pub(crate) use write::read_back;
 pub use write::{UpgradeOptions, Written};
 

@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use super::{read_recorded, Context};
+use crate::backend::{with_driver, Driver};
 use crate::check::{self, CheckOptions, Policy, Problem};
-use crate::driver::{with_driver, Driver};
 use crate::error::{Error, Result};
 use crate::execute::{self, ExecOptions, Observer, StepReport};
 use crate::plan::{self, Plan, StampRules, Target, UpgradeRules};
@@ -29,6 +29,8 @@ pub struct UpgradeOptions {
 
 /// What a write command does.
 #[derive(Debug, Clone, Copy)]
+// A backend's build runs upgrades only (run_pending_migrations).
+#[cfg_attr(not(feature = "commands"), allow(dead_code))]
 pub(crate) enum Write<'a> {
     Upgrade(&'a Target, UpgradeOptions),
     Downgrade(&'a Target),

@@ -12,8 +12,10 @@
 pub mod checksum;
 mod embedded;
 mod load;
+#[cfg(feature = "commands")]
 pub mod locate;
 mod metadata;
+#[cfg(feature = "commands")]
 pub mod revision;
 
 use std::borrow::Cow;
