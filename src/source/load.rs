@@ -225,8 +225,7 @@ fn broken_link(entry: &fs::DirEntry, err: &io::Error) -> Result<()> {
     }
     let why = match err.kind() {
         io::ErrorKind::NotFound => "its target does not exist (a dangling link)".to_owned(),
-        // ELOOP: too many levels of symbolic links.
-        _ if err.raw_os_error() == Some(40) => "it is part of a loop of links".to_owned(),
+        _ if is_loop(err) => "it is part of a loop of links".to_owned(),
         _ => format!("its target cannot be read ({err})"),
     };
     Err(Error::MalformedMigrations {
@@ -236,4 +235,15 @@ fn broken_link(entry: &fs::DirEntry, err: &io::Error) -> Result<()> {
              migration's directory, or remove it"
         ),
     })
+}
+
+/// ELOOP: too many levels of symbolic links.
+#[cfg(unix)]
+fn is_loop(err: &io::Error) -> bool {
+    err.raw_os_error() == Some(rustix::io::Errno::LOOP.raw_os_error())
+}
+
+#[cfg(not(unix))]
+fn is_loop(_: &io::Error) -> bool {
+    false
 }
