@@ -9,29 +9,19 @@ use std::io;
 
 use crate::bookkeeping::{self, Elapsed, StepSql};
 use crate::error::{Error, Result};
+use crate::migrate::Command;
 use crate::plan::{Plan, Step};
 use crate::source::Migration;
 use crate::sql::split::push_terminated;
 use crate::state::SideLayout;
 use crate::url::Backend;
 
-/// What the script is for, named in its header.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Command {
-    /// `upgrade --sql`.
-    Upgrade,
-    /// `downgrade --sql`.
-    Downgrade,
-    /// `stamp --sql`.
-    Stamp,
-}
-
 /// How a script is rendered.
 #[derive(Debug, Clone, Copy)]
 pub struct Options {
     /// The dialect.
     pub backend: Backend,
-    /// What the script is for.
+    /// What the script is for: upgrade, downgrade or stamp.
     pub command: Command,
     /// Every migration in one transaction (`upgrade --single-transaction`), as it will run.
     pub single_transaction: bool,
@@ -104,11 +94,7 @@ fn header(options: &Options, plan: &Plan) -> String {
         Backend::Postgres => ("PostgreSQL", "psql -v ON_ERROR_STOP=1 -f FILE"),
         Backend::Sqlite => ("SQLite", "sqlite3 DATABASE < FILE"),
     };
-    let what = match options.command {
-        Command::Upgrade => "upgrade",
-        Command::Downgrade => "downgrade",
-        Command::Stamp => "stamp",
-    };
+    let what = options.command.name();
     format!(
         "-- {tool}: {what} script for {dialect}, {n} step(s)\n-- Run it with: {run}\n\n",
         tool = bookkeeping::TOOL_VERSION,

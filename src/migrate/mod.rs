@@ -91,7 +91,10 @@ pub(crate) fn read_recorded(
 pub fn run_pending_migrations(url: &DatabaseUrl) -> Result<Vec<StepReport>> {
     let ctx = Context::new(url.clone(), Origin::Embedded(url.backend()));
     let set = MigrationSet::read(ctx.origin.clone())?;
-    let upgrade = write::Write::Upgrade(&Target::Head, UpgradeOptions::default());
+    let upgrade = write::Write {
+        kind: write::WriteKind::Upgrade(UpgradeOptions::default()),
+        target: &Target::Head,
+    };
     let written = write::write(&ctx, &set, upgrade, &mut || Ok(()), &mut Silent)?;
     Ok(written.steps)
 }

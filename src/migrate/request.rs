@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use super::status::Status;
-use super::write::{self, UpgradeOptions, Write};
+use super::write::{self, UpgradeOptions, Write, WriteKind};
 use super::{read_recorded, Context};
 use crate::backup::PgDump;
 use crate::check::{self, CheckOptions, Problem, ProblemKind};
@@ -16,7 +16,6 @@ use crate::execute::Observer;
 use crate::plan::{self, Action, Plan, StampRules, Target};
 use crate::script;
 use crate::source::{locate, revision, Listing, MigrationSet};
-use crate::state::DbState;
 use crate::url::Backend;
 use crate::verify::VerifyReport;
 
@@ -247,29 +246,26 @@ pub fn run(ctx: &Context, request: Request<'_>, observer: &mut dyn Observer) -> 
             backup,
             mode,
         } => {
-            let kind = Kind::Upgrade(options, backup);
-            run_write(ctx, Command::Upgrade, kind, &target, mode, observer)
+            let kind = WriteKind::Upgrade(options);
+            run_write(
+                ctx,
+                WriteRequest::new(&target, kind, backup),
+                mode,
+                observer,
+            )
         }
-        Request::Downgrade { target, mode } => run_write(
-            ctx,
-            Command::Downgrade,
-            Kind::Downgrade,
-            &target,
-            mode,
-            observer,
-        ),
+        Request::Downgrade { target, mode } => {
+            let req = WriteRequest::new(&target, WriteKind::Downgrade, None);
+            run_write(ctx, req, mode, observer)
+        }
         Request::Stamp {
             target,
             rules,
             mode,
-        } => run_write(
-            ctx,
-            Command::Stamp,
-            Kind::Stamp(rules),
-            &target,
-            mode,
-            observer,
-        ),
+        } => {
+            let req = WriteRequest::new(&target, WriteKind::Stamp(rules), None);
+            run_write(ctx, req, mode, observer)
+        }
     }
 }
 
@@ -338,50 +334,51 @@ fn create_revision(ctx: &Context, message: &str) -> Result<Outcome> {
     })
 }
 
-/// Which write command, with its own options.
-enum Kind {
-    Upgrade(UpgradeOptions, Option<Backup>),
-    Downgrade,
-    Stamp(StampRules),
+/// A write command: its target (still text: `--sql` takes FROM:TO), which command, and
+/// `--backup`.
+struct WriteRequest<'a> {
+    target: &'a str,
+    kind: WriteKind,
+    backup: Option<Backup>,
 }
 
-impl Kind {
-    fn write<'a>(&self, target: &'a Target) -> Write<'a> {
-        match self {
-            Kind::Upgrade(options, _) => Write::Upgrade(target, *options),
-            Kind::Downgrade => Write::Downgrade(target),
-            Kind::Stamp(rules) => Write::Stamp(target, *rules),
+impl<'a> WriteRequest<'a> {
+    fn new(target: &'a str, kind: WriteKind, backup: Option<Backup>) -> Self {
+        WriteRequest {
+            target,
+            kind,
+            backup,
         }
     }
 
-    fn script(&self) -> script::Command {
-        match self {
-            Kind::Upgrade(..) => script::Command::Upgrade,
-            Kind::Downgrade => script::Command::Downgrade,
-            Kind::Stamp(_) => script::Command::Stamp,
+    /// The command for a parsed target.
+    fn write<'t>(&self, target: &'t Target) -> Write<'t> {
+        Write {
+            kind: self.kind,
+            target,
         }
     }
 }
 
 fn run_write(
     ctx: &Context,
-    command: Command,
-    kind: Kind,
-    target: &str,
+    req: WriteRequest<'_>,
     mode: Mode<'_>,
     observer: &mut dyn Observer,
 ) -> Result<Outcome> {
-    if let Kind::Upgrade(_, Some(_)) = &kind {
+    if req.backup.is_some() {
         crate::backup::check_backend(&ctx.url)?;
     }
     let set = MigrationSet::read(ctx.origin.clone())?;
     match mode {
-        Mode::Sql(out) => sql(ctx, &set, command, &kind, target, out),
-        Mode::DryRun => dry_run(ctx, &set, command, &kind, &single(target)?),
+        Mode::Sql(out) => sql(ctx, &set, &req, out),
+        Mode::DryRun => dry_run(ctx, &set, req.write(&single(req.target)?)),
         Mode::Run => {
-            let (work, status) = execute(ctx, &set, &kind, &single(target)?, observer)?;
+            let target = single(req.target)?;
+            let write = req.write(&target);
+            let (work, status) = execute(ctx, &set, write, req.backup.as_ref(), observer)?;
             Ok(Outcome {
-                command,
+                command: write.kind.command(),
                 status: Some(status),
                 work,
             })
@@ -404,25 +401,19 @@ fn single(target: &str) -> Result<Target> {
 fn execute(
     ctx: &Context,
     set: &MigrationSet,
-    kind: &Kind,
-    target: &Target,
+    write: Write<'_>,
+    backup: Option<&Backup>,
     observer: &mut dyn Observer,
 ) -> Result<(Work, Status)> {
     let mut dumped = None;
     let mut before_executing = || -> Result<()> {
-        if let Kind::Upgrade(_, Some(backup)) = kind {
+        if let Some(backup) = backup {
             let dump = crate::backup::pg_dump(&ctx.url, &backup.file, backup.pg_dump.as_deref())?;
             dumped = Some(dump);
         }
         Ok(())
     };
-    let written = write::write(
-        ctx,
-        set,
-        kind.write(target),
-        &mut before_executing,
-        observer,
-    )?;
+    let written = write::write(ctx, set, write, &mut before_executing, observer)?;
     let mut problems = written.warnings;
     let after = check::find_problems(set, &written.after, CheckOptions::for_writes());
     merge_problems(&mut problems, after);
@@ -455,23 +446,16 @@ fn merge_problems(problems: &mut Vec<Problem>, more: Vec<Problem>) {
 
 /// `--dry-run`: the plan the command would execute now, read without writing, and refused
 /// as the real command would be.
-fn dry_run(
-    ctx: &Context,
-    set: &MigrationSet,
-    command: Command,
-    kind: &Kind,
-    target: &Target,
-) -> Result<Outcome> {
+fn dry_run(ctx: &Context, set: &MigrationSet, write: Write<'_>) -> Result<Outcome> {
     let state = read_recorded(&ctx.url, &ctx.pool, true)?;
-    let write = kind.write(target);
     let (plan, _, exec) = write::plan_for(set, ctx.url.backend(), &write, &state)?;
     let problems = check::find_problems(set, &state, CheckOptions::for_writes());
     Ok(Outcome {
-        command,
+        command: write.kind.command(),
         status: Some(Status::of_set(set, &state, problems)),
         work: Work::Planned {
             steps: planned_steps(&plan),
-            single_transaction: exec.single_transaction && matches!(kind, Kind::Upgrade(..)),
+            single_transaction: exec.single_transaction && write.kind.command() == Command::Upgrade,
         },
     })
 }
@@ -493,41 +477,35 @@ fn planned_steps(plan: &Plan<'_>) -> Vec<PlannedStep> {
 fn sql(
     ctx: &Context,
     set: &MigrationSet,
-    command: Command,
-    kind: &Kind,
-    target: &str,
+    req: &WriteRequest<'_>,
     out: &mut dyn std::io::Write,
 ) -> Result<Outcome> {
-    let (state, target) = match target.split_once(':') {
+    let (state, target) = match req.target.split_once(':') {
         Some((from, to)) => (
             plan::assumed_state(set, plan::range_point(set, from)?),
             to.parse::<Target>()?,
         ),
-        None => (read_recorded(&ctx.url, &ctx.pool, true)?, target.parse()?),
+        None => (
+            read_recorded(&ctx.url, &ctx.pool, true)?,
+            req.target.parse()?,
+        ),
     };
     // An assumed state has nothing recorded to check; a read one is checked as the real
     // command would check it.
-    let write = kind.write(&target);
+    let write = req.write(&target);
     let (plan, _, exec) = write::plan_for(set, ctx.url.backend(), &write, &state)?;
-    let options = script_options(ctx, kind, exec.single_transaction, &state);
+    let command = write.kind.command();
+    let options = script::Options {
+        backend: ctx.url.backend(),
+        command,
+        // stamp's script is one transaction of its own making.
+        single_transaction: exec.single_transaction && command != Command::Stamp,
+        side_layout: state.side_layout,
+    };
     script::write(&plan, &options, out)?;
     Ok(Outcome {
         command,
         status: None,
         work: Work::Script,
     })
-}
-
-fn script_options(
-    ctx: &Context,
-    kind: &Kind,
-    single_transaction: bool,
-    state: &DbState,
-) -> script::Options {
-    script::Options {
-        backend: ctx.url.backend(),
-        command: kind.script(),
-        single_transaction: single_transaction && !matches!(kind, Kind::Stamp(_)),
-        side_layout: state.side_layout,
-    }
 }

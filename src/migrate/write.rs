@@ -27,22 +27,33 @@ pub struct UpgradeOptions {
     pub single_transaction: bool,
 }
 
-/// What a write command does.
+/// Which write command, with its own options.
 #[derive(Debug, Clone, Copy)]
 // A backend's build runs upgrades only (run_pending_migrations).
 #[cfg_attr(not(feature = "commands"), allow(dead_code))]
-pub(crate) enum Write<'a> {
-    Upgrade(&'a Target, UpgradeOptions),
-    Downgrade(&'a Target),
-    Stamp(&'a Target, StampRules),
+pub(crate) enum WriteKind {
+    Upgrade(UpgradeOptions),
+    Downgrade,
+    Stamp(StampRules),
 }
 
-impl Write<'_> {
-    fn target(&self) -> &Target {
+impl WriteKind {
+    /// Which command it is.
+    #[cfg(feature = "commands")]
+    pub(crate) fn command(self) -> super::Command {
         match self {
-            Write::Upgrade(t, _) | Write::Downgrade(t) | Write::Stamp(t, _) => t,
+            WriteKind::Upgrade(_) => super::Command::Upgrade,
+            WriteKind::Downgrade => super::Command::Downgrade,
+            WriteKind::Stamp(_) => super::Command::Stamp,
         }
     }
+}
+
+/// What a write command does: which one, and where it takes the database.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Write<'a> {
+    pub kind: WriteKind,
+    pub target: &'a Target,
 }
 
 /// What a write command did, and the state it left.
@@ -82,7 +93,7 @@ pub(crate) fn write(
 /// does not exist yet, so nothing is recorded) a target that cannot apply.
 fn refuse_early(ctx: &Context, set: &MigrationSet, write: &Write<'_>) -> Result<()> {
     refuse_backend_options(ctx.url.backend(), write)?;
-    if let Target::Rev(rev) = write.target() {
+    if let Target::Rev(rev) = write.target {
         plan::resolve_rev(set, rev)?;
     }
     if ctx.url.sqlite_path().is_some_and(|p| !p.exists()) {
@@ -132,8 +143,9 @@ pub(crate) fn plan_for<'s>(
 ) -> Result<(Plan<'s>, Vec<Problem>, ExecOptions)> {
     refuse_backend_options(backend, write)?;
     let problems = check::find_problems(set, state, CheckOptions::for_writes());
-    let (plan, policy, exec) = match *write {
-        Write::Upgrade(target, opts) => {
+    let target = write.target;
+    let (plan, policy, exec) = match write.kind {
+        WriteKind::Upgrade(opts) => {
             let rules = UpgradeRules {
                 allow_out_of_order: opts.allow_out_of_order,
             };
@@ -149,12 +161,12 @@ pub(crate) fn plan_for<'s>(
             };
             (plan, policy, exec)
         }
-        Write::Downgrade(target) => (
+        WriteKind::Downgrade => (
             plan::downgrade(set, state, target)?,
             Policy::Downgrade,
             ExecOptions::default(),
         ),
-        Write::Stamp(target, rules) => {
+        WriteKind::Stamp(rules) => {
             let upto = plan::stamp_target(set, state, target)?;
             // One transaction: a stamp is recorded whole, or not at all.
             let exec = ExecOptions {
@@ -170,8 +182,8 @@ pub(crate) fn plan_for<'s>(
 
 /// Refuses PostgreSQL-only options on SQLite.
 fn refuse_backend_options(backend: Backend, write: &Write<'_>) -> Result<()> {
-    match write {
-        Write::Upgrade(_, opts) if opts.single_transaction && backend != Backend::Postgres => {
+    match write.kind {
+        WriteKind::Upgrade(opts) if opts.single_transaction && backend != Backend::Postgres => {
             Err(Error::BadInput(
                 "--single-transaction is for PostgreSQL, whose DDL is transactional".into(),
             ))
