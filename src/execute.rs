@@ -10,12 +10,12 @@
 
 use std::time::{Duration, Instant};
 
+use crate::backend::session::{transaction, Session};
 use crate::backend::Driver;
 use crate::bookkeeping::{self, Elapsed, StepSql};
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
 use crate::plan::{Action, Plan, Step};
-use crate::session::{transaction, Session};
 use crate::source::Migration;
 use crate::sql::split;
 use crate::stop::{Fate, Running, Stop};

@@ -1,33 +1,34 @@
 //! Stopping a command from outside, such as the binary's SIGINT/SIGTERM handler.
 //!
-//! [`Interrupt::trigger`] records the request and cancels the statement the working session
-//! is running on a PostgreSQL server (`pg_cancel_backend`, from a connection of its own:
-//! diesel has no `PQcancel`). The engine checks the request at safe points (in the lock
-//! wait, between steps), and a cancelled statement fails its transaction, which rolls back;
-//! the command then returns [`Error::Interrupted`](crate::Error::Interrupted), the lock is
-//! released on the way out, and the report says what the database holds.
+//! [`Interrupt::trigger`] records the request and runs the canceller that the working
+//! session registered: on PostgreSQL it cancels the statement the session is running
+//! (`pg_cancel_backend`, from a connection of its own: diesel has no `PQcancel`). The
+//! engine checks the request at safe points (in the lock wait, between steps), and a
+//! cancelled statement fails its transaction, which rolls back; the command then returns
+//! [`Error::Interrupted`](crate::Error::Interrupted), the lock is released on the way
+//! out, and the report says what the database holds.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::error::{Error, Result};
 use crate::stop::{Signal, Stop};
-use crate::url::DatabaseUrl;
 
-/// The server session to cancel: its backend, and the application name it runs under
-/// (behind a transaction pooler each transaction may run on another backend).
-#[derive(Debug, Clone)]
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-pub(crate) struct Target {
-    pub url: DatabaseUrl,
-    pub pid: i32,
-    /// The application name, when it is haven-migrate's own (unique to this process).
-    pub application_name: Option<String>,
-}
+/// Cancels what the watched session runs on its server; says whether it cancelled one.
+pub(crate) type Canceller = Arc<dyn Fn() -> bool + Send + Sync>;
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct State {
     signal: Option<Signal>,
-    target: Option<Target>,
+    canceller: Option<Canceller>,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("signal", &self.signal)
+            .field("watching", &self.canceller.is_some())
+            .finish()
+    }
 }
 
 /// A handle to interrupt a command; clones share one state. The default never fires.
@@ -50,12 +51,12 @@ impl Interrupt {
     /// (PostgreSQL). Blocking (it connects to the server): call it from a thread of its own.
     /// Returns whether a server statement was cancelled.
     pub fn trigger(&self, signal: Signal) -> bool {
-        let target = {
+        let canceller = {
             let mut state = self.state();
             state.signal.get_or_insert(signal);
-            state.target.clone()
+            state.canceller.clone()
         };
-        target.is_some_and(|t| cancel(&t))
+        canceller.is_some_and(|cancel| cancel())
     }
 
     /// The signal, once [`Interrupt::trigger`] was called.
@@ -74,24 +75,15 @@ impl Interrupt {
         }
     }
 
-    /// Names the session that [`Interrupt::trigger`] cancels, until [`Interrupt::unwatch`].
+    /// What [`Interrupt::trigger`] runs, until [`Interrupt::unwatch`]: the working
+    /// session's way to cancel its statement.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-    pub(crate) fn watch(&self, target: Target) {
-        self.state().target = Some(target);
+    pub(crate) fn watch(&self, canceller: Canceller) {
+        self.state().canceller = Some(canceller);
     }
 
     /// Forgets the session: it is closed.
     pub(crate) fn unwatch(&self) {
-        self.state().target = None;
+        self.state().canceller = None;
     }
-}
-
-#[cfg(feature = "postgres")]
-fn cancel(target: &Target) -> bool {
-    crate::backend::postgres::cancel(target)
-}
-
-#[cfg(not(feature = "postgres"))]
-fn cancel(_target: &Target) -> bool {
-    false
 }

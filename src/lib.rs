@@ -32,7 +32,6 @@ pub mod migrate;
 pub mod plan;
 pub mod pool;
 pub mod problem;
-mod session;
 pub mod source;
 mod sql;
 mod state;
@@ -53,10 +52,6 @@ pub mod backup;
 pub mod catalog;
 #[cfg(feature = "commands")]
 pub mod pg_tools;
-#[cfg(feature = "commands")]
-mod script;
-#[cfg(feature = "commands")]
-pub mod verify;
 
 pub use error::{Error, ErrorClass, Result};
 pub use stop::{Fate, Stop};

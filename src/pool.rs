@@ -5,56 +5,7 @@
 //! backend (not diesel's `MultiConnection`, whose `establish` drops the real error), and
 //! one first connection that surfaces a wrong password or a missing database at once.
 
-use std::time::Duration;
-
-/// How pools are sized and timed. The defaults suit a CLI: few connections, opened lazily,
-/// and a short wait, rather than r2d2's ten eager connections and 30 s wait.
-#[derive(Debug, Clone)]
-pub struct PoolOptions {
-    /// Most connections the pool opens.
-    pub max_size: u32,
-    /// How long `get()` waits for a connection.
-    pub connection_timeout: Duration,
-    /// SQLite `busy_timeout`.
-    pub sqlite_busy_timeout: Duration,
-    /// What stands between the pool and a PostgreSQL server (see [`Pooler`]).
-    #[cfg(feature = "postgres")]
-    pub pooler: Pooler,
-}
-
-impl Default for PoolOptions {
-    fn default() -> Self {
-        PoolOptions {
-            max_size: 2,
-            connection_timeout: Duration::from_secs(10),
-            sqlite_busy_timeout: Duration::from_secs(5),
-            #[cfg(feature = "postgres")]
-            pooler: Pooler::default(),
-        }
-    }
-}
-
-/// What stands between a PostgreSQL client and the server (`--pooler`).
-pub use pg_types::Pooler;
-mod pg_types {
-    /// What stands between the tool and the PostgreSQL server, which decides how the
-    /// migration lock can be held (`--pooler`).
-    #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-    pub enum Pooler {
-        /// Find out with a probe (two connections; see [`connect_for_migrations`]).
-        #[default]
-        Auto,
-        /// A direct connection to the server.
-        None,
-        /// A pooler that gives each client one server connection for its whole session
-        /// (PgBouncer `pool_mode = session`): the same as a direct connection.
-        Session,
-        /// A pooler that may hand each transaction to another server connection (PgBouncer
-        /// `pool_mode = transaction`): session state, session locks and named prepared
-        /// statements do not survive between transactions.
-        Transaction,
-    }
-}
+pub use crate::backend::{PoolOptions, Pooler};
 
 #[cfg(feature = "postgres")]
 pub use pg::*;

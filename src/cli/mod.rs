@@ -22,6 +22,7 @@ use haven_schema::Error;
 
 use args::{Cli, Command, Format, GlobalArgs};
 use output::{Output, ScriptOut};
+use progress::StepPrinter;
 use report::{ErrorInfo, Report};
 
 /// The SQLite database used when no URL is given anywhere.
@@ -125,7 +126,7 @@ fn call(cli: &Cli, out: Output) -> haven_schema::Result<(Outcome, Option<String>
     let Some(request) = cli.command.request(sink) else {
         return Err(Error::BadInput("this command takes no database".into()));
     };
-    let outcome = migrate::run(&ctx, request, &mut out.progress())?;
+    let outcome = migrate::run(&ctx, request, &mut StepPrinter::new(out))?;
     if let (
         Work::Written {
             backup: Some(dump), ..

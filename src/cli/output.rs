@@ -13,7 +13,6 @@ use std::sync::{Mutex, OnceLock, PoisonError};
 use haven_schema::url::{redact_urls, Secrets};
 
 use super::args::Format;
-use super::progress::StepPrinter;
 use super::render::render_text;
 use super::report::{ErrorInfo, Report};
 
@@ -96,15 +95,6 @@ impl Output {
     pub fn debug(&self, message: &str) {
         if self.verbose {
             to_stderr(&format!("debug: {message}"));
-        }
-    }
-
-    /// The observer of a write command: lock waits, then one line per step.
-    pub fn progress(&self) -> StepPrinter {
-        StepPrinter {
-            out: *self,
-            bar: None,
-            waiting: false,
         }
     }
 

@@ -12,13 +12,22 @@ use super::render::{step_line, verb};
 
 /// Prints one line per migration as it finishes, with a progress bar on a terminal.
 pub struct StepPrinter {
-    pub(super) out: Output,
-    pub(super) bar: Option<indicatif::ProgressBar>,
+    out: Output,
+    bar: Option<indicatif::ProgressBar>,
     /// A wait was announced already: behind a transaction pooler, every step may wait.
-    pub(super) waiting: bool,
+    waiting: bool,
 }
 
 impl StepPrinter {
+    /// The observer of a write command printing to `out`: lock waits, then one line per step.
+    pub fn new(out: Output) -> StepPrinter {
+        StepPrinter {
+            out,
+            bar: None,
+            waiting: false,
+        }
+    }
+
     fn line(&self, text: &str) {
         match (&self.bar, self.out.format) {
             // The bar is on stderr; the lines stay on stdout, printed while it is hidden.

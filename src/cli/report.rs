@@ -3,8 +3,8 @@
 
 use haven_schema::check::{Problem, ProblemKind};
 use haven_schema::execute::StepReport;
+use haven_schema::migrate::verify::VerifyReport;
 use haven_schema::migrate::{Command, MigrationRow, Outcome, PlannedStep, Status, Work};
-use haven_schema::verify::VerifyReport;
 use haven_schema::{Error, ErrorClass, Stop};
 
 /// The error part of the JSON object.

@@ -3,7 +3,8 @@
 //! - [`run_pending_migrations`]: what a backend service calls before it starts: every
 //!   pending embedded migration, with the lock and the integrity checks of
 //!   `haven-migrate upgrade head`.
-//! - `write`: the core that `upgrade`, `downgrade` and `stamp` share.
+//! - `write`: the core that `upgrade`, `downgrade` and `stamp` share; `script` renders
+//!   the same plan as SQL (`--sql`), and [`verify`] proves it in a scratch database.
 //! - [`run`] (feature `commands`): every command of haven-migrate, one [`Request`] in and
 //!   one [`Outcome`] out, which already knows its exit class; the binary only parses,
 //!   calls, and renders.
@@ -11,18 +12,22 @@
 #[cfg(feature = "commands")]
 mod request;
 #[cfg(feature = "commands")]
+mod script;
+#[cfg(feature = "commands")]
 mod status;
+#[cfg(feature = "commands")]
+pub mod verify;
 mod write;
 
 use std::time::Duration;
 
+use crate::backend::session::SessionOptions;
+use crate::backend::PoolOptions;
 use crate::backend::{with_driver, Driver};
 use crate::error::Result;
 use crate::execute::{Silent, StepReport};
 use crate::interrupt::Interrupt;
 use crate::plan::Target;
-use crate::pool::PoolOptions;
-use crate::session::SessionOptions;
 use crate::source::{MigrationSet, Origin};
 use crate::state::DbState;
 use crate::url::DatabaseUrl;

@@ -6,7 +6,9 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use super::script;
 use super::status::Status;
+use super::verify::VerifyReport;
 use super::write::{self, UpgradeOptions, Write, WriteKind};
 use super::{read_recorded, Context};
 use crate::backup::PgDump;
@@ -14,10 +16,8 @@ use crate::check::{self, CheckOptions, Problem, ProblemKind};
 use crate::error::{Error, Result};
 use crate::execute::Observer;
 use crate::plan::{self, Action, Plan, StampRules, Target};
-use crate::script;
 use crate::source::{locate, revision, Listing, MigrationSet};
 use crate::url::Backend;
-use crate::verify::VerifyReport;
 
 /// A command, with what it needs.
 pub enum Request<'o> {
@@ -313,7 +313,7 @@ fn verify(ctx: &Context) -> Result<Outcome> {
     Ok(Outcome {
         command: Command::Verify,
         status: None,
-        work: Work::Verified(crate::verify::verify(ctx, &set)?),
+        work: Work::Verified(super::verify::verify(ctx, &set)?),
     })
 }
 

@@ -6,13 +6,13 @@
 use std::time::Duration;
 
 use super::{read_recorded, Context};
+use crate::backend::session::Session;
+use crate::backend::PoolOptions;
 use crate::backend::{with_driver, Driver};
 use crate::check::{self, CheckOptions, Policy, Problem};
 use crate::error::{Error, Result};
 use crate::execute::{self, ExecOptions, Observer, StepReport};
 use crate::plan::{self, Plan, StampRules, Target, UpgradeRules};
-use crate::pool::PoolOptions;
-use crate::session::Session;
 use crate::source::{Migration, MigrationSet};
 use crate::state::DbState;
 use crate::stop::{Fate, Stop};

@@ -8,9 +8,8 @@ use diesel::connection::{CacheSize, SimpleConnection};
 use diesel::sql_types::{Bool, Integer, Nullable, Text};
 use diesel::{Connection, PgConnection, QueryableByName, RunQueryDsl};
 
+use crate::backend::Pooler;
 use crate::error::{Error, Result};
-use crate::interrupt::Target;
-use crate::pool::Pooler;
 use crate::url::DatabaseUrl;
 
 /// What the working connection of a write command turned out to be.
@@ -99,21 +98,28 @@ struct Identity {
     application_name: String,
 }
 
-/// What [`crate::interrupt::Interrupt::trigger`] needs to cancel the statements of the
-/// session on `conn`: its backend, and its application name when it is haven-migrate's
-/// own (behind a transaction pooler, the backend changes from one transaction to the
-/// next, the application name goes with the client).
-pub(crate) fn cancel_target(
-    conn: &mut PgConnection,
-    url: &DatabaseUrl,
-) -> Result<crate::interrupt::Target> {
+/// The server session to cancel: its backend, and the application name it runs under
+/// (behind a transaction pooler each transaction may run on another backend).
+#[derive(Debug, Clone)]
+pub(crate) struct Target {
+    url: DatabaseUrl,
+    pid: i32,
+    /// The application name, when it is haven-migrate's own (unique to this process).
+    application_name: Option<String>,
+}
+
+/// What cancels the statements of the session on `conn`: its backend, and its
+/// application name when it is haven-migrate's own (behind a transaction pooler, the
+/// backend changes from one transaction to the next, the application name goes with the
+/// client).
+pub(crate) fn cancel_target(conn: &mut PgConnection, url: &DatabaseUrl) -> Result<Target> {
     let me: Identity = diesel::sql_query(
         "SELECT pg_backend_pid() AS pid, current_setting('application_name') AS application_name",
     )
     .get_result(conn)
     .map_err(|e| Error::query("cannot read the session's identity", e))?;
     let ours = me.application_name == application_name();
-    Ok(crate::interrupt::Target {
+    Ok(Target {
         url: url.clone(),
         pid: me.pid,
         application_name: ours.then_some(me.application_name),

@@ -12,15 +12,14 @@ use diesel::connection::SimpleConnection;
 use diesel::PgConnection;
 
 use super::{is_recorded_impl, load_tables, read_state_impl, Driver, WaitNotice};
+use crate::backend::session::{Session, SessionOptions};
+use crate::backend::PoolOptions;
 #[cfg(feature = "commands")]
 use crate::catalog::CatalogSnapshot;
 use crate::error::Result;
-use crate::pool::PoolOptions;
-use crate::session::{Session, SessionOptions};
 use crate::state::{DbState, SideLayout};
 use crate::url::{Backend, DatabaseUrl};
 
-pub(crate) use connection::cancel;
 #[cfg(feature = "commands")]
 pub(crate) use connection::connect_pg;
 pub use lock::PgLock;
@@ -49,12 +48,12 @@ impl Driver for PgConnection {
         notice: WaitNotice<'_>,
     ) -> Result<Session<Self>> {
         let (mut conn, link) = connection::connect_for_migrations(url, options.pool.pooler)?;
-        options
-            .interrupt
-            .watch(connection::cancel_target(&mut conn, url)?);
+        let target = connection::cancel_target(&mut conn, url)?;
         let lock = PgLock::new(&mut conn, link, options.lock_timeout, options.interrupt)?;
         // From here, the session unwatches and unlocks when it goes, error or not.
         let mut session = Session::new(conn, lock, Duration::ZERO, options.interrupt);
+        let cancel = move || connection::cancel(&target);
+        options.interrupt.watch(std::sync::Arc::new(cancel));
         let (conn, lock, waited) = session.parts_mut();
         *waited = lock.acquire_session(conn, notice)?;
         Ok(session)

@@ -12,11 +12,11 @@ use diesel::connection::SimpleConnection;
 use diesel::{Connection, SqliteConnection};
 
 use super::{is_recorded_impl, load_tables, read_state_impl, Driver, WaitNotice};
+use crate::backend::session::{Session, SessionOptions};
+use crate::backend::PoolOptions;
 #[cfg(feature = "commands")]
 use crate::catalog::CatalogSnapshot;
 use crate::error::{Error, Result};
-use crate::pool::PoolOptions;
-use crate::session::{Session, SessionOptions};
 use crate::state::{DbState, SideLayout};
 use crate::url::{Backend, DatabaseUrl};
 

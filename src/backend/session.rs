@@ -9,10 +9,10 @@
 use std::time::Duration;
 
 use crate::backend::Driver;
+use crate::backend::PoolOptions;
 use crate::backend::WaitNotice;
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
-use crate::pool::PoolOptions;
 use crate::state::DbState;
 
 /// How a session is opened.

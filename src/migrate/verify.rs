@@ -7,13 +7,13 @@
 
 use std::path::PathBuf;
 
+use super::Context;
+use crate::backend::session::Session;
 use crate::backend::with_driver;
 use crate::backend::Driver;
 use crate::error::{Error, Result};
 use crate::execute::{self, ExecOptions, Silent};
-use crate::migrate::Context;
 use crate::plan::{Plan, Step};
-use crate::session::Session;
 use crate::source::MigrationSet;
 use crate::url::DatabaseUrl;
 
@@ -121,7 +121,7 @@ fn run<D: Driver>(
     let plan = Plan { steps: vec![step] };
     execute::execute(session, &plan, ExecOptions::default(), &mut Silent)
         .map(drop)
-        .map_err(|e| crate::migrate::read_back(session, url, &ctx.pool, e))
+        .map_err(|e| super::read_back(session, url, &ctx.pool, e))
 }
 
 /// A scratch database that is dropped (or deleted) when this guard goes.

@@ -7,9 +7,9 @@
 use std::fmt::Write as _;
 use std::io;
 
+use super::Command;
 use crate::bookkeeping::{self, Elapsed, StepSql};
 use crate::error::{Error, Result};
-use crate::migrate::Command;
 use crate::plan::{Plan, Step};
 use crate::source::Migration;
 use crate::sql::split::push_terminated;
