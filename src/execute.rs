@@ -1,4 +1,4 @@
-//! Where SQL is executed: runs a [`Plan`] on the working [`Session`] of a write command.
+//! Where SQL is executed: runs a [`Plan`] on the working session (`backend::session`) of a write command.
 //!
 //! A transactional step is one transaction: the lock (behind a transaction pooler), a check
 //! that the step still has work to do (idem), the migration's SQL, the session reset, and

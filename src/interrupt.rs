@@ -5,7 +5,7 @@
 //! (`pg_cancel_backend`, from a connection of its own: diesel has no `PQcancel`). The
 //! engine checks the request at safe points (in the lock wait, between steps), and a
 //! cancelled statement fails its transaction, which rolls back; the command then returns
-//! [`Error::Interrupted`](crate::Error::Interrupted), the lock is released on the way
+//! [`Error::Interrupted`], the lock is released on the way
 //! out, and the report says what the database holds.
 
 use std::sync::{Arc, Mutex, PoisonError};

@@ -15,12 +15,12 @@
 //! The pipeline: locate the migrations ([`source`]) → read what the database records
 //! (`state`) → check integrity ([`check`]) → plan ([`plan`]: **where the plan is
 //! computed**) → execute it ([`execute`]: **where SQL is executed**, on the one connection
-//! of a [`session`](crate::session) that holds the migration lock) or render it as SQL
-//! (`script`). [`migrate`] runs every command: one request in, one typed outcome out.
+//! of a session (`backend::session`) that holds the migration lock) or render it as SQL
+//! (`migrate::script`). [`migrate`] runs every command: one request in, one typed outcome out.
 //! Beside it: `backend` (PostgreSQL and SQLite, one place each), `bookkeeping` (the
 //! bookkeeping SQL), `sql` (statement splitting, refused statements), [`url`] (database
 //! URLs), [`interrupt`] and [`stop`] (signals, and where a command stopped), and, with the
-//! `commands` feature, [`catalog`], [`verify`], [`backup`] and [`pg_tools`].
+//! `commands` feature, `catalog`, `migrate::verify`, `backup` and `pg_tools`.
 
 mod backend;
 mod bookkeeping;

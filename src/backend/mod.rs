@@ -58,7 +58,8 @@ impl Default for PoolOptions {
 /// migration lock can be held (`--pooler`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Pooler {
-    /// Find out with a probe (two connections; see [`connect_for_migrations`]).
+    /// Find out: a PgBouncer that refuses a startup option is taken for a transaction
+    /// pooler; otherwise a probe compares the server backends of two connections.
     #[default]
     Auto,
     /// A direct connection to the server.

@@ -4,9 +4,9 @@
 //!   pending embedded migration, with the lock and the integrity checks of
 //!   `haven-migrate upgrade head`.
 //! - `write`: the core that `upgrade`, `downgrade` and `stamp` share; `script` renders
-//!   the same plan as SQL (`--sql`), and [`verify`] proves it in a scratch database.
-//! - [`run`] (feature `commands`): every command of haven-migrate, one [`Request`] in and
-//!   one [`Outcome`] out, which already knows its exit class; the binary only parses,
+//!   the same plan as SQL (`--sql`), and `verify` proves it in a scratch database.
+//! - `run` (feature `commands`): every command of haven-migrate, one `Request` in and
+//!   one `Outcome` out, which already knows its exit class; the binary only parses,
 //!   calls, and renders.
 
 #[cfg(feature = "commands")]

@@ -7,7 +7,7 @@
 //! Two types, two depths of reading: a [`Listing`] is the versions and names, from one
 //! listing of the directory (all that `current` needs); a [`MigrationSet`] has every file
 //! of every migration read and checked, and each `up.sql`'s checksum computed, once, when
-//! it is built ([`load`]).
+//! it is built (`load`).
 
 pub mod checksum;
 mod embedded;
@@ -150,7 +150,7 @@ impl Migration {
     }
 
     /// The text of `up.sql` (`up: true`) or `down.sql`, refused when it holds a statement
-    /// that haven-migrate does not run (see [`crate::sql::forbidden`]): for every command
+    /// that haven-migrate does not run (see `sql::forbidden`): for every command
     /// that runs it or prints it to be run.
     pub fn runnable_sql(&self, up: bool) -> Result<&str> {
         let (sql, file) = if up {
