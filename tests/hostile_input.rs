@@ -3,31 +3,17 @@
 //! Every error path checks the exit code, the message, and that the database is unchanged.
 //! The property tests that look for the next such case are in `tests/hostile_properties.rs`.
 
-mod cli_support;
-mod common;
+mod support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use cli_support::{hm, repo_migrations, run_std, workdir, Run};
+use support::{hm, repo_migrations, run_std, workdir, Run};
 
 /// The output modes every refusal is checked in.
 const MODES: [&[&str]; 3] = [&[], &["-v"], &["--format", "json"]];
-
-/// `haven-migrate` as a std command (for a stdout of our choosing), with the same clean
-/// environment as `cli_support::haven`.
-fn std_haven(cwd: &Path) -> StdCommand {
-    let mut cmd = StdCommand::new(assert_cmd::cargo::cargo_bin("haven-migrate"));
-    cmd.current_dir(cwd)
-        .env_remove("DATABASE_URL")
-        .env_remove("MIGRATION_DIRECTORY")
-        .env_remove("DIESEL_CONFIG_FILE")
-        .env("NO_COLOR", "1")
-        .stdin(Stdio::null());
-    cmd
-}
 
 /// `sqlite3 DB .dump`, or "(no file)": what "the database is unchanged" compares.
 fn sqlite_dump(db: &Path) -> String {
@@ -85,11 +71,11 @@ fn no_secret_in(run: &Run, secrets: &[&str]) {
 /// A login role with a password of the test's choosing, dropped afterwards.
 struct Role {
     name: String,
-    admin: common::PgTestDb,
+    admin: support::PgTestDb,
 }
 
 impl Role {
-    fn create(db: common::PgTestDb, password: &str) -> Role {
+    fn create(db: support::PgTestDb, password: &str) -> Role {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
         let n = COUNTER.fetch_add(1, Ordering::Relaxed);
         let name = format!("haven_hostile_{}_{n}", std::process::id());
@@ -123,7 +109,7 @@ impl Drop for Role {
 fn a_password_holding_hash_or_question_mark_logs_in_and_is_never_printed() {
     let cwd = workdir();
     for password in ["5432#S3cret-h4sh", "1234?S3cret-qm4rk"] {
-        let role = Role::create(common::pg_database(), password);
+        let role = Role::create(support::pg_database(), password);
         // As libpq reads it: the user information runs to the first `@`, so this logs in.
         let url = role.url(password);
         for mode in MODES {
@@ -355,7 +341,7 @@ fn a_symbolic_link_at_the_lock_file_is_never_followed() {
 /// A copy of the SQLite migrations in `cwd/m`.
 fn migrations_copy(cwd: &Path) -> PathBuf {
     let dir = cwd.join("m");
-    cli_support::copy_tree(&repo_migrations("sqlite"), &dir);
+    support::copy_tree(&repo_migrations("sqlite"), &dir);
     dir
 }
 
@@ -545,7 +531,7 @@ fn a_huge_lock_timeout_is_exit_2_not_a_panic() {
 fn with_closed_pipe(cwd: &Path, args: &[&str]) -> Run {
     let (reader, writer) = std::io::pipe().expect("a pipe");
     drop(reader);
-    let output = std_haven(cwd)
+    let output = support::haven(cwd)
         .args(args)
         .stdout(writer)
         .stderr(Stdio::piped())
@@ -564,7 +550,7 @@ fn with_full_disk(cwd: &Path, args: &[&str]) -> Run {
         .write(true)
         .open("/dev/full")
         .expect("/dev/full");
-    let output = std_haven(cwd)
+    let output = support::haven(cwd)
         .args(args)
         .stdout(full)
         .stderr(Stdio::piped())
@@ -674,7 +660,7 @@ fn history_with_a_reversed_range_is_exit_2() {
 
 #[test]
 fn backup_passes_libpq_parameters_through_unchanged() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let cwd = workdir();
     let dump = cwd.path().join("before.sql");
     // libpq decodes %20 and %3D in the value; re-encoded as `+`, the server saw

@@ -10,15 +10,14 @@
 //! Case counts are capped so that each property runs in seconds (CI has 2 cores); a failure
 //! prints the smallest failing input. Nothing is written to the checkout.
 
-mod cli_support;
-mod common;
+mod support;
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use cli_support::{haven, run, run_std, workdir, Run};
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
+use support::{haven, run, run_std, workdir, Run};
 
 /// Every generated password holds it, so that a leak of any part of it that holds the
 /// marker, in any encoding (it is alphanumeric), is found.
@@ -193,14 +192,14 @@ fn unreachable_case(password: &str, placement: Placement) -> Result<(), TestCase
 
 /// The harness's database, on which the roles of the reachable cases log in; they may not
 /// create anything in it, so that `upgrade` fails with the right password too.
-fn reachable_db() -> common::PgTestDb {
-    let db = common::pg_database();
+fn reachable_db() -> support::PgTestDb {
+    let db = support::pg_database();
     db.psql("REVOKE CREATE ON SCHEMA public FROM PUBLIC");
     db
 }
 
 fn reachable_case(
-    db: &common::PgTestDb,
+    db: &support::PgTestDb,
     password: &str,
     placement: Placement,
 ) -> Result<(), TestCaseError> {
@@ -220,7 +219,7 @@ fn reachable_case(
 }
 
 fn reachable_runs(
-    db: &common::PgTestDb,
+    db: &support::PgTestDb,
     role: &str,
     password: &str,
     placement: Placement,

@@ -8,13 +8,12 @@
 //! This test needs the Debian server (built with OpenSSL) and its snakeoil certificate
 //! (package `ssl-cert`, which `postgresql-common` depends on).
 
-mod cli_support;
-mod common;
+mod support;
 
 use std::path::Path;
 
-use cli_support::{hm, workdir};
-use common::pg_cluster::{Auth, Cluster, Config};
+use support::pg_cluster::{Auth, Cluster, Config};
+use support::{hm, workdir};
 
 #[test]
 fn a_failure_libpq_reports_twice_is_shown_once() {

@@ -8,20 +8,12 @@
 
 use std::time::Duration;
 
-use crate::driver::Driver;
+use crate::backend::Driver;
+use crate::backend::PoolOptions;
+use crate::backend::WaitNotice;
 use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
-use crate::lock::WaitNotice;
-use crate::pool::PoolOptions;
 use crate::state::DbState;
-
-#[cfg(feature = "postgres")]
-use crate::pool::PgLink;
-
-/// How a PostgreSQL session reaches its server, for reports.
-#[cfg(not(feature = "postgres"))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PgLink;
 
 /// How a session is opened.
 #[derive(Debug, Clone, Copy)]
@@ -40,24 +32,16 @@ pub struct Session<D: Driver> {
     conn: D,
     lock: D::Lock,
     waited: Duration,
-    link: Option<PgLink>,
     interrupt: Interrupt,
 }
 
 impl<D: Driver> Session<D> {
     /// A session over `conn`, which holds (or will take per transaction) `lock`.
-    pub(crate) fn new(
-        conn: D,
-        lock: D::Lock,
-        waited: Duration,
-        link: Option<PgLink>,
-        interrupt: &Interrupt,
-    ) -> Self {
+    pub(crate) fn new(conn: D, lock: D::Lock, waited: Duration, interrupt: &Interrupt) -> Self {
         Session {
             conn,
             lock,
             waited,
-            link,
             interrupt: interrupt.clone(),
         }
     }
@@ -70,11 +54,6 @@ impl<D: Driver> Session<D> {
     /// How long the session has waited for the lock so far.
     pub fn lock_wait(&self) -> Duration {
         self.waited
-    }
-
-    /// How the connection reaches a PostgreSQL server (`None` for SQLite).
-    pub fn link(&self) -> Option<PgLink> {
-        self.link
     }
 
     /// Whether each transaction takes the lock again (behind a transaction pooler).

@@ -4,9 +4,9 @@
 //! PostgreSQL; `sqlite://PATH`, `sqlite:PATH`, `file:PATH` and a plain path are SQLite.
 //! Anything else is a clear error, never a panic.
 //!
-//! - A PostgreSQL URL is read exactly as libpq reads it ([`libpq`]), so that what libpq uses
+//! - A PostgreSQL URL is read exactly as libpq reads it (`url::libpq`), so that what libpq uses
 //!   as the password is what gets redacted.
-//! - A SQLite URL becomes one path, which is opened, locked and reported ([`sqlite`]).
+//! - A SQLite URL becomes one path, which is opened, locked and reported (`url::sqlite`).
 //! - `postgres:` without `//` and libpq `key=value` strings are refused without being
 //!   echoed: both may hold a password in a place no parser here can be sure of.
 //!

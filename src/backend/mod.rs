@@ -1,18 +1,101 @@
-//! The backend driver: the little that differs between PostgreSQL and SQLite, behind one
-//! trait, so that the engine (`execute`, `session`) is written once.
+//! The backends: the little that differs between PostgreSQL and SQLite, behind one trait
+//! ([`Driver`]), so that the engine (`execute`, `session`, `migrate`) is written once; and
+//! the one wait loop of the migration lock, whatever holds it.
+//!
+//! Each backend lives in one place: [`postgres`] (connections and the pooler probe, the
+//! advisory lock, cancelling a statement, the catalog) and [`sqlite`] (connections, the
+//! lock file, the catalog).
+
+#[cfg(feature = "postgres")]
+pub(crate) mod postgres;
+pub(crate) mod session;
+#[cfg(feature = "sqlite")]
+pub(crate) mod sqlite;
 
 use diesel::connection::SimpleConnection;
 use diesel::sql_types::{BigInt, Bool, Nullable, Text, Timestamp};
 use diesel::{Connection, QueryableByName};
 use std::time::Duration;
 
+use crate::backend::session::{Session, SessionOptions};
+#[cfg(feature = "commands")]
 use crate::catalog::CatalogSnapshot;
-use crate::db::{Backend, DatabaseUrl};
 use crate::error::{Error, Result};
-use crate::lock::WaitNotice;
-use crate::pool::PoolOptions;
-use crate::session::{Session, SessionOptions};
+use crate::interrupt::Interrupt;
 use crate::state::{DbState, DieselRow, DirtyAction, SideLayout, SideRow};
+use crate::stop::Stop;
+use crate::url::{Backend, DatabaseUrl};
+use std::time::Instant;
+
+/// How pools are sized and timed. The defaults suit a CLI: few connections, opened lazily,
+/// and a short wait, rather than r2d2's ten eager connections and 30 s wait.
+#[derive(Debug, Clone)]
+pub struct PoolOptions {
+    /// Most connections the pool opens.
+    pub max_size: u32,
+    /// How long `get()` waits for a connection.
+    pub connection_timeout: Duration,
+    /// SQLite `busy_timeout`.
+    pub sqlite_busy_timeout: Duration,
+    /// What stands between the pool and a PostgreSQL server (see [`Pooler`]).
+    #[cfg(feature = "postgres")]
+    pub pooler: Pooler,
+}
+
+impl Default for PoolOptions {
+    fn default() -> Self {
+        PoolOptions {
+            max_size: 2,
+            connection_timeout: Duration::from_secs(10),
+            sqlite_busy_timeout: Duration::from_secs(5),
+            #[cfg(feature = "postgres")]
+            pooler: Pooler::default(),
+        }
+    }
+}
+
+/// What stands between the tool and the PostgreSQL server, which decides how the
+/// migration lock can be held (`--pooler`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Pooler {
+    /// Find out: a PgBouncer that refuses a startup option is taken for a transaction
+    /// pooler; otherwise a probe compares the server backends of two connections.
+    #[default]
+    Auto,
+    /// A direct connection to the server.
+    None,
+    /// A pooler that gives each client one server connection for its whole session
+    /// (PgBouncer `pool_mode = session`): the same as a direct connection.
+    Session,
+    /// A pooler that may hand each transaction to another server connection (PgBouncer
+    /// `pool_mode = transaction`): session state, session locks and named prepared
+    /// statements do not survive between transactions.
+    Transaction,
+}
+
+/// Runs `$body` with `$d` bound to the connection type of `$backend`.
+macro_rules! with_driver {
+    ($backend:expr, $d:ident => $body:expr) => {
+        match $backend {
+            #[cfg(feature = "postgres")]
+            $crate::url::Backend::Postgres => {
+                type $d = diesel::PgConnection;
+                $body
+            }
+            #[cfg(feature = "sqlite")]
+            $crate::url::Backend::Sqlite => {
+                type $d = diesel::SqliteConnection;
+                $body
+            }
+            #[allow(unreachable_patterns)]
+            other => Err($crate::error::Error::BadInput(format!(
+                "this build of haven-schema has no {other} support; enable the feature"
+            ))),
+        }
+    };
+}
+
+pub(crate) use with_driver;
 
 /// What the engine needs from a backend.
 pub trait Driver: Connection + SimpleConnection + Sized + 'static {
@@ -58,6 +141,7 @@ pub trait Driver: Connection + SimpleConnection + Sized + 'static {
     /// version's layout.
     fn setup_bookkeeping(&mut self) -> diesel::QueryResult<()>;
     /// The catalog, for `verify`.
+    #[cfg(feature = "commands")]
     fn catalog(&mut self) -> diesel::QueryResult<CatalogSnapshot>;
     /// Reads what the database records, without writing anything. Without `checksums`,
     /// only the dirty markers of the side table are read (a status needs no more).
@@ -195,160 +279,60 @@ where
     Ok((row.diesel, layout))
 }
 
-#[cfg(feature = "postgres")]
-impl Driver for diesel::PgConnection {
-    const BACKEND: Backend = Backend::Postgres;
-    const RESET_SESSION: &'static str = crate::bookkeeping::reset_session(Backend::Postgres);
-    const SPLIT_NON_TRANSACTIONAL: bool = true;
-    // statement_timestamp() is when the batch arrived, clock_timestamp() the current time;
-    // not now(), the start of the transaction, which can be a lock wait earlier.
-    const ELAPSED_MS_SQL: Option<&'static str> =
-        Some("(EXTRACT(EPOCH FROM clock_timestamp() - statement_timestamp()) * 1000)::bigint");
-    type Lock = crate::lock::PgLock;
+// ---- The wait loop of the migration lock.
 
-    fn connect(url: &DatabaseUrl, _options: &PoolOptions) -> Result<Self> {
-        crate::pool::connect_pg(url)
-    }
+/// Called with a description of the holder when the lock is busy, once per wait.
+pub type WaitNotice<'a> = &'a mut dyn FnMut(&str);
 
-    fn open_existing(url: &DatabaseUrl, _options: &PoolOptions) -> Result<Option<Self>> {
-        crate::pool::connect_pg(url).map(Some)
-    }
-
-    fn open_session(
-        url: &DatabaseUrl,
-        options: &SessionOptions<'_>,
-        notice: WaitNotice<'_>,
-    ) -> Result<Session<Self>> {
-        let (mut conn, link) = crate::pool::connect_for_migrations(url, options.pool.pooler)?;
-        options
-            .interrupt
-            .watch(crate::pool::cancel_target(&mut conn, url)?);
-        let lock =
-            crate::lock::PgLock::new(&mut conn, link, options.lock_timeout, options.interrupt)?;
-        // From here, the session unwatches and unlocks when it goes, error or not.
-        let mut session = Session::new(conn, lock, Duration::ZERO, Some(link), options.interrupt);
-        let (conn, lock, waited) = session.parts_mut();
-        *waited = lock.acquire_session(conn, notice)?;
-        Ok(session)
-    }
-
-    fn begin_transaction(&mut self, lock: &Self::Lock, notice: WaitNotice<'_>) -> Result<Duration> {
-        lock.begin_transaction(self, notice)
-    }
-
-    fn lock_per_transaction(lock: &Self::Lock) -> bool {
-        lock.per_transaction()
-    }
-
-    fn release(&mut self, lock: &mut Self::Lock) {
-        lock.release(self);
-    }
-
-    fn is_recorded(&mut self, version: &str) -> diesel::QueryResult<bool> {
-        is_recorded_impl(self, version)
-    }
-
-    fn bookkeeping_tables(&mut self) -> diesel::QueryResult<(bool, SideLayout)> {
-        load_tables(
-            self,
-            "SELECT to_regclass('__diesel_schema_migrations') IS NOT NULL AS diesel, \
-             to_regclass('__haven_migrations') IS NOT NULL AS side, \
-             EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('__haven_migrations') \
-             AND attname = 'dirty_action' AND NOT attisdropped) AS direction",
-        )
-    }
-
-    fn setup_bookkeeping(&mut self) -> diesel::QueryResult<()> {
-        // PostgreSQL adds the column "if not exists": no need to look first.
-        let sql = crate::bookkeeping::setup_sql(Backend::Postgres, SideLayout::WithoutDirection);
-        self.batch_execute(&sql)
-    }
-
-    fn catalog(&mut self) -> diesel::QueryResult<CatalogSnapshot> {
-        crate::catalog::snapshot_pg(self)
-    }
-
-    fn read_state(&mut self, checksums: bool) -> Result<DbState> {
-        read_state_impl(self, checksums)
-    }
+/// Sleeps a little longer each time, up to a cap, without overshooting the deadline.
+fn backoff(attempt: u32, deadline: Instant) {
+    let step = Duration::from_millis((u64::from(attempt.min(20)) + 1) * 20)
+        .min(Duration::from_millis(250));
+    let left = deadline.saturating_duration_since(Instant::now());
+    std::thread::sleep(step.min(left));
 }
 
-#[cfg(feature = "sqlite")]
-impl Driver for diesel::SqliteConnection {
-    const BACKEND: Backend = Backend::Sqlite;
-    const RESET_SESSION: &'static str = crate::bookkeeping::reset_session(Backend::Sqlite);
-    const SPLIT_NON_TRANSACTIONAL: bool = false;
-    // In-process: there is no round trip to save, and the tool's own timing is exact.
-    const ELAPSED_MS_SQL: Option<&'static str> = None;
-    type Lock = crate::lock::FileLock;
+/// A lock being waited for: how to try it, who holds it, and what to call it.
+pub(crate) struct Attempt<'a> {
+    /// Tries to take the lock once.
+    pub try_lock: &'a mut dyn FnMut() -> Result<bool>,
+    /// Describes the holder ("pid N (...)"), when it can be found.
+    pub holder: &'a mut dyn FnMut() -> Option<String>,
+    /// The lock, for the timeout message.
+    pub name: &'a dyn Fn() -> String,
+}
 
-    fn connect(url: &DatabaseUrl, options: &PoolOptions) -> Result<Self> {
-        crate::pool::connect_sqlite(url, options)
-    }
-
-    fn open_existing(url: &DatabaseUrl, options: &PoolOptions) -> Result<Option<Self>> {
-        match url.sqlite_path() {
-            Some(path) if path.exists() => crate::pool::connect_sqlite(url, options).map(Some),
-            _ => Ok(None),
+/// Waits until `attempt` takes the lock, at most `timeout`, or until `interrupt` fires;
+/// returns how long it waited.
+pub(crate) fn wait_for(
+    attempt: Attempt<'_>,
+    timeout: Duration,
+    interrupt: &Interrupt,
+    notice: WaitNotice<'_>,
+) -> Result<Duration> {
+    let started = Instant::now();
+    // A timeout too large to add to the clock is as good as none.
+    let deadline = started
+        .checked_add(timeout)
+        .unwrap_or_else(|| started + Duration::from_secs(100 * 365 * 24 * 3600));
+    let mut tries = 0u32;
+    loop {
+        interrupt.check(Stop::default)?;
+        if (attempt.try_lock)()? {
+            return Ok(started.elapsed());
         }
-    }
-
-    fn open_session(
-        url: &DatabaseUrl,
-        options: &SessionOptions<'_>,
-        notice: WaitNotice<'_>,
-    ) -> Result<Session<Self>> {
-        // Refused before the lock file is created: mode=ro, or mode=rw without the file.
-        let path = url.writable_sqlite_path()?;
-        // The lock first: the database file is created only by the one who holds it.
-        let (lock, waited) =
-            crate::lock::FileLock::acquire(path, options.lock_timeout, options.interrupt, notice)?;
-        let conn = crate::pool::connect_sqlite(url, options.pool)?;
-        Ok(Session::new(conn, lock, waited, None, options.interrupt))
-    }
-
-    fn begin_transaction(
-        &mut self,
-        _lock: &Self::Lock,
-        _notice: WaitNotice<'_>,
-    ) -> Result<Duration> {
-        Ok(Duration::ZERO)
-    }
-
-    fn lock_per_transaction(_lock: &Self::Lock) -> bool {
-        false
-    }
-
-    // The file lock's own `Drop` unlocks it.
-    fn release(&mut self, _lock: &mut Self::Lock) {}
-
-    fn is_recorded(&mut self, version: &str) -> diesel::QueryResult<bool> {
-        is_recorded_impl(self, version)
-    }
-
-    fn bookkeeping_tables(&mut self) -> diesel::QueryResult<(bool, SideLayout)> {
-        load_tables(
-            self,
-            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' \
-             AND name = '__diesel_schema_migrations') AS diesel, \
-             EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' \
-             AND name = '__haven_migrations') AS side, \
-             EXISTS (SELECT 1 FROM pragma_table_info('__haven_migrations') \
-             WHERE name = 'dirty_action') AS direction",
-        )
-    }
-
-    fn setup_bookkeeping(&mut self) -> diesel::QueryResult<()> {
-        // SQLite has no ADD COLUMN IF NOT EXISTS: look first.
-        let (_, layout) = self.bookkeeping_tables()?;
-        self.batch_execute(&crate::bookkeeping::setup_sql(Backend::Sqlite, layout))
-    }
-
-    fn catalog(&mut self) -> diesel::QueryResult<CatalogSnapshot> {
-        crate::catalog::snapshot_sqlite(self)
-    }
-
-    fn read_state(&mut self, checksums: bool) -> Result<DbState> {
-        read_state_impl(self, checksums)
+        let holder = (attempt.holder)();
+        if Instant::now() >= deadline {
+            return Err(Error::LockTimeout {
+                lock: (attempt.name)(),
+                holder,
+                seconds: timeout.as_secs(),
+            });
+        }
+        if tries == 0 {
+            notice(holder.as_deref().unwrap_or("another deploy"));
+        }
+        backoff(tries, deadline);
+        tries = tries.saturating_add(1);
     }
 }

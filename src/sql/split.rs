@@ -39,6 +39,27 @@ pub fn statements_with_offsets(sql: &str) -> impl Iterator<Item = (usize, &str)>
     Statements { sql, pos: 0 }
 }
 
+/// `sql` ending with a newline, and with `;` after its last statement, so that what follows
+/// it (the bookkeeping, in a batch or a script) is never glued to it.
+pub fn terminated(sql: &str) -> String {
+    let mut text = String::with_capacity(sql.len() + 3);
+    push_terminated(&mut text, sql);
+    text
+}
+
+/// Appends [`terminated`]`(sql)` to `out`, without a copy of its own.
+pub fn push_terminated(out: &mut String, sql: &str) {
+    out.push_str(sql.trim_end());
+    let last_end = statements_with_offsets(sql)
+        .last()
+        .map(|(start, statement)| start + statement.len());
+    // The statement ends before its `;`: is there one after it?
+    if last_end.is_some_and(|end| !sql[end..].trim_start().starts_with(';')) {
+        out.push_str("\n;");
+    }
+    out.push('\n');
+}
+
 /// What [`tokens`] reports of a statement: its words and any backslash.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Token<'a> {
@@ -378,6 +399,18 @@ fn skip_dollar(b: &[u8], i: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn terminator_is_added_only_when_missing() {
+        assert_eq!(terminated("SELECT 1;\n\n"), "SELECT 1;\n");
+        assert_eq!(terminated("SELECT 1"), "SELECT 1\n;\n");
+        assert_eq!(
+            terminated("SELECT 1 -- trailing comment"),
+            "SELECT 1 -- trailing comment\n;\n"
+        );
+        assert_eq!(terminated("SELECT 1; -- done"), "SELECT 1; -- done\n");
+        assert_eq!(terminated("-- only a comment"), "-- only a comment\n");
+    }
 
     /// Asserts that `sql` splits into exactly `expected`.
     fn check(sql: &str, expected: &[&str]) {

@@ -11,8 +11,14 @@
 //! - [`sqlite_database`]: a SQLite file path in its own temp dir.
 //! - [`pg_bin`]: where psql, pg_dump, initdb, pg_ctl and postgres are.
 //!
-//! Every `tests/*.rs` compiles this module on its own (`mod common;`), and most use only
-//! part of it: hence the `allow(dead_code)` on the public items.
+//! - [`process`]: running `haven-migrate` and other programs, one [`Run`] of what they
+//!   printed; [`Migrations`], copies of the migrations; [`Background`], [`PgGate`].
+//! - [`fixtures`]: migration directories, the HAVEN versions, JSON readers.
+//!
+//! Every `tests/*.rs` compiles this module on its own (`mod support;`), and most use only
+//! part of it: hence the `allow(dead_code)`.
+
+#![allow(dead_code)]
 
 pub mod cluster;
 pub mod conn;
@@ -23,6 +29,13 @@ pub mod pgbouncer;
 pub mod server;
 pub mod tools;
 
+pub mod fixtures;
+pub mod process;
+
+pub use fixtures::*;
+#[allow(unused_imports)]
+pub use process::*;
+
 use std::collections::hash_map::RandomState;
 use std::hash::{BuildHasher, Hasher};
 use std::path::PathBuf;
@@ -32,7 +45,6 @@ use haven_schema::pg_tools::PgVersion;
 
 /// A fresh, empty PostgreSQL database for one test. Dropping it drops the database (best
 /// effort, never panics), closing any connections still open on it, and its own role.
-#[allow(dead_code)]
 pub struct PgTestDb {
     /// `postgres://user:PASSWORD@/dbname?host=/socket/dir&port=N` on the private cluster.
     pub url: String,
@@ -48,7 +60,6 @@ pub struct PgTestDb {
 }
 
 /// Creates a fresh database (starting the private cluster on the first call).
-#[allow(dead_code)]
 #[track_caller]
 pub fn pg_database() -> PgTestDb {
     let server = server::server();
@@ -63,7 +74,6 @@ pub fn pg_database() -> PgTestDb {
 /// `psql`, `env` and the rest act as that role. For the tests about secrets: whatever the
 /// server's auth (trust too), the URL holds a password that no output may show. The role
 /// owns the database and may create databases, which is all that `haven-migrate` needs.
-#[allow(dead_code)]
 #[track_caller]
 pub fn pg_database_with_password() -> PgTestDb {
     let server = server::server();
@@ -89,13 +99,11 @@ pub fn pg_database_with_password() -> PgTestDb {
 
 /// The version of the server the PostgreSQL tests run on (starting it on the first call),
 /// for behaviour that differs between versions: `pg_server_version().num() >= 140000`.
-#[allow(dead_code)]
 #[track_caller]
 pub fn pg_server_version() -> PgVersion {
     server::server().version
 }
 
-#[allow(dead_code)]
 impl PgTestDb {
     fn new(params: ConnParams, role: Option<String>) -> PgTestDb {
         PgTestDb {
@@ -208,7 +216,6 @@ fn filter_dump(dump: &str) -> String {
 }
 
 /// A real SQLite database file in its own temp dir. The file is not created yet.
-#[allow(dead_code)]
 pub struct SqliteTestDb {
     /// Removed with everything in it when this value is dropped.
     pub dir: tempfile::TempDir,
@@ -218,7 +225,6 @@ pub struct SqliteTestDb {
     pub url: String,
 }
 
-#[allow(dead_code)]
 pub fn sqlite_database() -> SqliteTestDb {
     let dir = tempfile::Builder::new()
         .prefix("haven-sqlite-")
@@ -234,7 +240,6 @@ pub fn sqlite_database() -> SqliteTestDb {
 
 /// A PostgreSQL program: on `PATH` (skipping Debian's `pg_wrapper`), else in the highest
 /// `/usr/lib/postgresql/*/bin`. Panics with advice when there is none.
-#[allow(dead_code)]
 #[track_caller]
 pub fn pg_bin(tool: &str) -> PathBuf {
     match tools::find_pg_bin(tool) {

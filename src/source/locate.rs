@@ -9,8 +9,8 @@
 use std::path::{Path, PathBuf};
 
 use super::Origin;
-use crate::db::Backend;
 use crate::error::{Error, Result};
+use crate::url::Backend;
 
 /// The inputs that decide where migrations come from.
 #[derive(Debug, Clone)]

@@ -1,11 +1,8 @@
-//! Helpers shared by the `tests/safety_*.rs` tests: per-test copies of the migrations,
-//! the real `haven-migrate` binary run in the foreground or the background, waiting on
-//! observable conditions (never on fixed sleeps), and reading the bookkeeping tables.
-//!
-//! Each `tests/safety_*.rs` compiles this module on its own, and uses only part of it:
-//! hence the `allow(dead_code)`.
-
-#![allow(dead_code)]
+//! Running programs: the real `haven-migrate` (with a clean environment), in the
+//! foreground or the background, and psql, sqlite3 or the diesel CLI; one [`Run`] for
+//! what any of them printed and how it exited; waiting on observable conditions (never on
+//! fixed sleeps); copies of the migrations to add to or to break; reading the bookkeeping
+//! tables.
 
 use std::fs;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -16,15 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use crate::common::{pg_bin, PgTestDb};
-
-/// The versions of the four HAVEN migrations, oldest first.
-pub const HAVEN: [&str; 4] = [
-    "20260101000001",
-    "20260101000002",
-    "20260101000003",
-    "20260101000004",
-];
+use super::{pg_bin, PgTestDb, VERSIONS};
 
 /// How long any wait on a condition may take before the test fails. It bounds hangs; it
 /// is never what makes a test pass.
@@ -32,7 +21,11 @@ pub const PATIENCE: Duration = Duration::from_secs(120);
 
 /// The HAVEN versions followed by `extra`.
 pub fn haven_and(extra: &[&str]) -> Vec<String> {
-    HAVEN.iter().chain(extra).map(|v| (*v).to_owned()).collect()
+    VERSIONS
+        .iter()
+        .chain(extra)
+        .map(|v| (*v).to_owned())
+        .collect()
 }
 
 /// Which dialect of the migrations to copy.
@@ -66,17 +59,14 @@ impl Migrations {
                 Dialect::Postgres => "postgres",
                 Dialect::Sqlite => "sqlite",
             });
-        copy_dir(&source, &dir);
+        super::copy_tree(&source, &dir);
         Migrations { tmp, dir }
     }
 
     /// Adds (or replaces) the migration directory `name` with this `up.sql` and `down.sql`.
     pub fn add(&self, name: &str, up: &str, down: &str) -> PathBuf {
-        let path = self.dir.join(name);
-        fs::create_dir_all(&path).expect("create the migration directory");
-        fs::write(path.join("up.sql"), up).expect("write up.sql");
-        fs::write(path.join("down.sql"), down).expect("write down.sql");
-        path
+        super::write_migration(&self.dir, name, up, Some(down));
+        self.dir.join(name)
     }
 
     /// As [`Migrations::add`], with a `metadata.toml`.
@@ -102,38 +92,41 @@ impl Migrations {
 
     /// `haven-migrate --database-url URL --migration-dir DIR`, with a clean environment.
     pub fn cmd(&self, url: &str) -> Command {
-        haven(url, &self.dir, self.tmp.path())
+        haven_on(url, &self.dir, self.tmp.path())
     }
 }
 
-fn copy_dir(from: &Path, to: &Path) {
-    fs::create_dir_all(to).expect("create the copy");
-    for entry in fs::read_dir(from).expect("read the migrations") {
-        let entry = entry.expect("a dir entry");
-        let target = to.join(entry.file_name());
-        if entry.file_type().expect("a file type").is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            fs::copy(entry.path(), &target).expect("copy a migration file");
-        }
-    }
-}
-
-/// The built binary with `--database-url` and `--migration-dir`, run in `cwd` (so that no
-/// `.env` of the checkout is read), without the variables that could redirect it.
-pub fn haven(url: &str, dir: &Path, cwd: &Path) -> Command {
+/// The built `haven-migrate`, run in `cwd` (so that no `.env`, `diesel.toml` or
+/// `Cargo.toml` of the checkout counts) without any of the developer's settings:
+/// `DATABASE_URL`, `MIGRATION_DIRECTORY` and `DIESEL_CONFIG_FILE` removed, no colours, and
+/// a fixed terminal size for help text. The one command builder of the tests.
+pub fn haven(cwd: &Path) -> Command {
     let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("haven-migrate"));
     cmd.env_remove("DATABASE_URL")
         .env_remove("MIGRATION_DIRECTORY")
         .env_remove("DIESEL_CONFIG_FILE")
         .env("NO_COLOR", "1")
+        .env("COLUMNS", "100")
+        .env("LINES", "50")
         .current_dir(cwd)
-        .stdin(Stdio::null())
-        .arg("--database-url")
+        .stdin(Stdio::null());
+    cmd
+}
+
+/// [`haven`] with `--database-url URL --migration-dir DIR`.
+pub fn haven_on(url: &str, dir: &Path, cwd: &Path) -> Command {
+    let mut cmd = haven(cwd);
+    cmd.arg("--database-url")
         .arg(url)
         .arg("--migration-dir")
         .arg(dir);
     cmd
+}
+
+/// Runs `haven-migrate ARGS` in `cwd`.
+#[track_caller]
+pub fn hm(cwd: &Path, args: &[&str]) -> Run {
+    run(haven(cwd).args(args))
 }
 
 /// What a finished run printed, and how it exited.
@@ -153,20 +146,26 @@ impl Run {
         format!("{}\n{}", self.stdout, self.stderr)
     }
 
-    /// Asserts the exit code, showing the output when it differs.
+    /// Asserts the exit code, showing both streams when it differs.
     #[track_caller]
-    pub fn expect_code(self, code: i32) -> Self {
+    pub fn code(&self, code: i32) -> &Self {
         assert_eq!(
             self.code, code,
-            "unexpected exit code\n--- stdout:\n{}\n--- stderr:\n{}",
-            self.stdout, self.stderr
+            "expected exit code {code}, got {}\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.code, self.stdout, self.stderr
         );
         self
     }
 
-    /// Asserts that the output (stdout or stderr) contains each of `needles`.
+    /// Asserts that the run succeeded.
     #[track_caller]
-    pub fn expect_output(self, needles: &[&str]) -> Self {
+    pub fn ok(&self) -> &Self {
+        self.code(0)
+    }
+
+    /// Asserts that stdout or stderr contains each of `needles`.
+    #[track_caller]
+    pub fn says(&self, needles: &[&str]) -> &Self {
         let all = self.all();
         for needle in needles {
             assert!(
@@ -179,13 +178,12 @@ impl Run {
         self
     }
 
-    /// Asserts that the output (stdout or stderr) contains none of `needles`.
+    /// Asserts that neither stdout nor stderr contains any of `needles`; an empty needle
+    /// proves nothing, and is refused.
     #[track_caller]
-    pub fn expect_no_output(self, needles: &[&str]) -> Self {
+    pub fn never_says(&self, needles: &[&str]) -> &Self {
         let all = self.all();
         for needle in needles {
-            // Every output "contains" the empty string: a test that gets here has a
-            // database without a password (common::pg_database_with_password has one).
             assert!(
                 !needle.is_empty(),
                 "checking that no output shows \"\" proves nothing"
@@ -199,6 +197,48 @@ impl Run {
         }
         self
     }
+
+    /// Asserts that stderr contains `needle` (error messages go to stderr).
+    #[track_caller]
+    pub fn stderr_has(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr.contains(needle),
+            "expected stderr to contain {needle:?}\n--- stdout:\n{}\n--- stderr:\n{}",
+            self.stdout,
+            self.stderr
+        );
+        self
+    }
+
+    /// stdout parsed as exactly one JSON value.
+    #[track_caller]
+    pub fn json(&self) -> serde_json::Value {
+        match serde_json::from_str(&self.stdout) {
+            Ok(value) => value,
+            Err(e) => panic!(
+                "stdout is not one JSON value ({e})\n--- stdout:\n{}\n--- stderr:\n{}",
+                self.stdout, self.stderr
+            ),
+        }
+    }
+
+    /// The run of an `Output`.
+    fn of(output: &std::process::Output) -> Self {
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+}
+
+/// Runs another program (psql, sqlite3, the diesel CLI) and collects its output.
+#[track_caller]
+pub fn run_std(cmd: &mut Command) -> Run {
+    let output = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {:?}: {e}", cmd.get_program()));
+    Run::of(&output)
 }
 
 /// Runs `cmd` to completion, failing the test if it takes longer than [`PATIENCE`].

@@ -7,14 +7,15 @@
 
 use std::path::PathBuf;
 
-use crate::db::{Backend, DatabaseUrl};
-use crate::driver::Driver;
+use super::Context;
+use crate::backend::session::Session;
+use crate::backend::with_driver;
+use crate::backend::Driver;
 use crate::error::{Error, Result};
 use crate::execute::{self, ExecOptions, Silent};
-use crate::migrate::{with_driver, Context};
-use crate::plan::{Action, Plan, Step};
-use crate::pool::PoolOptions;
-use crate::session::Session;
+use crate::plan::{Plan, Step};
+use crate::source::MigrationSet;
+use crate::url::DatabaseUrl;
 
 /// The first migration whose round trip does not restore the catalog.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -29,6 +30,19 @@ pub struct VerifyFailure {
     pub differences: Vec<String>,
 }
 
+impl std::fmt::Display for VerifyFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "verify failed: migration {} ({}): {}: {}",
+            self.version,
+            self.name,
+            self.phase,
+            self.differences.join("; ")
+        )
+    }
+}
+
 /// What `verify` found.
 #[derive(Debug, Clone, serde::Serialize)]
 pub struct VerifyReport {
@@ -38,25 +52,28 @@ pub struct VerifyReport {
     pub failure: Option<VerifyFailure>,
 }
 
-/// Runs the up/down/up check of every migration of `ctx.set` in a scratch database on the
+/// Runs the up/down/up check of every migration of `set` in a scratch database on the
 /// server (or beside the file) of `ctx.url`.
-pub fn verify(ctx: &Context) -> Result<VerifyReport> {
+pub fn verify(ctx: &Context, set: &MigrationSet) -> Result<VerifyReport> {
     // Dropped on every way out: success, failure, error, interrupt.
-    let scratch = Scratch::create(&ctx.url, &ctx.pool)?;
-    with_driver!(ctx.url.backend(), D => check_all::<D>(&scratch.url, ctx))
+    let scratch = Scratch::create(&ctx.url)?;
+    with_driver!(ctx.url.backend(), D => check_all::<D>(&scratch.url, ctx, set))
 }
 
-fn check_all<D: Driver>(url: &DatabaseUrl, ctx: &Context) -> Result<VerifyReport> {
+fn check_all<D: Driver>(
+    url: &DatabaseUrl,
+    ctx: &Context,
+    set: &MigrationSet,
+) -> Result<VerifyReport> {
     // The scratch database is the tool's own: nobody waits for its lock. It runs through
     // the same session as a deploy, so that what is verified is what a deploy runs.
     let mut session = D::open_session(url, &ctx.session_options(), &mut |_| {})?;
-    let set = &ctx.set;
     let mut checked = Vec::new();
-    for (index, m) in set.migrations().iter().enumerate() {
+    for m in set.migrations() {
         let before = snapshot(&mut session)?;
-        run(&mut session, url, ctx, Action::Apply, index)?;
+        run(&mut session, url, ctx, Step::Apply(m))?;
         let after_up = snapshot(&mut session)?;
-        run(&mut session, url, ctx, Action::Revert, index)?;
+        run(&mut session, url, ctx, Step::Revert(m))?;
         let failure = |phase: &str, differences: Vec<String>| VerifyFailure {
             version: m.version().to_owned(),
             name: m.name().to_owned(),
@@ -71,7 +88,7 @@ fn check_all<D: Driver>(url: &DatabaseUrl, ctx: &Context) -> Result<VerifyReport
                 failure: Some(failure(phase, diff)),
             });
         }
-        run(&mut session, url, ctx, Action::Apply, index)?;
+        run(&mut session, url, ctx, Step::Apply(m))?;
         let diff = after_up.differences(&snapshot(&mut session)?);
         if !diff.is_empty() {
             let phase = "up.sql after down.sql does not give the same state as the first time";
@@ -99,21 +116,12 @@ fn run<D: Driver>(
     session: &mut Session<D>,
     url: &DatabaseUrl,
     ctx: &Context,
-    action: Action,
-    index: usize,
+    step: Step<'_>,
 ) -> Result<()> {
-    let set = &ctx.set;
-    let version = set.migrations()[index].version().to_owned();
-    let plan = Plan {
-        steps: vec![Step {
-            action,
-            version,
-            index: Some(index),
-        }],
-    };
-    execute::execute(session, set, &plan, ExecOptions::default(), &mut Silent)
+    let plan = Plan { steps: vec![step] };
+    execute::execute(session, &plan, ExecOptions::default(), &mut Silent)
         .map(drop)
-        .map_err(|e| crate::migrate::read_back(session, url, &ctx.pool, e))
+        .map_err(|e| super::read_back(session, url, &ctx.pool, e))
 }
 
 /// A scratch database that is dropped (or deleted) when this guard goes.
@@ -140,10 +148,10 @@ fn scratch_name() -> String {
 }
 
 impl Scratch {
-    fn create(url: &DatabaseUrl, _pool: &PoolOptions) -> Result<Self> {
+    fn create(url: &DatabaseUrl) -> Result<Self> {
         match url.backend() {
             #[cfg(feature = "postgres")]
-            Backend::Postgres => Self::create_pg(url),
+            crate::url::Backend::Postgres => Self::create_pg(url),
             _ => {
                 let path = std::env::temp_dir().join(format!("{}.db", scratch_name()));
                 let url = DatabaseUrl::parse(&path.to_string_lossy())?;
@@ -159,7 +167,7 @@ impl Scratch {
     fn create_pg(url: &DatabaseUrl) -> Result<Self> {
         use diesel::connection::SimpleConnection;
         let name = scratch_name();
-        let mut admin = crate::pool::connect_pg(url)?;
+        let mut admin = crate::backend::postgres::connect_pg(url)?;
         admin
             .batch_execute(&format!("CREATE DATABASE {name}"))
             .map_err(|e| {
@@ -185,12 +193,12 @@ impl Drop for Scratch {
             Cleanup::File(path) => {
                 let _ = std::fs::remove_file(path);
                 #[cfg(feature = "sqlite")]
-                let _ = std::fs::remove_file(crate::lock::lock_path(path));
+                let _ = std::fs::remove_file(crate::backend::sqlite::lock_path(path));
             }
             #[cfg(feature = "postgres")]
             Cleanup::PgDatabase { admin, name } => {
                 use diesel::connection::SimpleConnection;
-                if let Ok(mut conn) = crate::pool::connect_pg(admin) {
+                if let Ok(mut conn) = crate::backend::postgres::connect_pg(admin) {
                     let _ =
                         conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
                 }

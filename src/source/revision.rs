@@ -153,6 +153,6 @@ mod tests {
         assert!(first[0].ends_with("2026-11-24-080000_add_thing"));
         assert!(second[1].ends_with("2026-11-24-080001_add_thing"));
         let up = fs::read_to_string(first[0].join("up.sql")).expect("up");
-        assert!(super::super::split::is_effectively_empty(&up));
+        assert!(crate::sql::split::is_effectively_empty(&up));
     }
 }

@@ -17,18 +17,7 @@ pub fn of_sql(sql: &str) -> String {
         rest = &rest[pos + 2..];
     }
     hasher.update(rest.as_bytes());
-    hex(&hasher.finalize())
-}
-
-// By table rather than `write!("{:02x}")`: `check` and `--sql` hash thousands of files.
-fn hex(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(char::from(DIGITS[usize::from(b >> 4)]));
-        s.push(char::from(DIGITS[usize::from(b & 0xf)]));
-    }
-    s
+    format!("{:x}", hasher.finalize())
 }
 
 #[cfg(test)]

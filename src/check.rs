@@ -1,60 +1,18 @@
 //! Integrity problems: what differs between the migration set and the recorded state in a
-//! way a deploy must not ignore.
+//! way a deploy must not ignore, and which of them block which command.
 //!
-//! Errors (exit 4) block `upgrade` and `downgrade`; warnings are shown but block nothing.
+//! Errors (exit 4) block `upgrade` and `downgrade` ([`refuse`]); warnings are shown but
+//! block nothing; `stamp`, the repair tool, is never refused.
 
-use crate::migrations::MigrationSet;
+use crate::error::{Error, Result};
+pub use crate::problem::{Problem, ProblemKind};
+use crate::source::{Listing, MigrationSet};
 use crate::state::{DbState, DirtyAction};
-use crate::Result;
 
-/// What kind of problem was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProblemKind {
-    /// An applied migration's `up.sql` changed since it was applied.
-    Edited,
-    /// The database records a version that no migration has.
-    Missing,
-    /// A pending migration is older than the newest applied one.
-    OutOfOrder,
-    /// A non-transactional migration was interrupted.
-    Dirty,
-    /// `verify` found a `down.sql` that does not restore the state before `up.sql`.
-    VerifyFailed,
-    /// The SQL that would run next (a pending `up.sql`, an applied migration's `down.sql`)
-    /// holds a statement that haven-migrate refuses (see `migrations::forbidden`).
-    ForbiddenSql,
-    /// A `metadata.toml` without `run_in_transaction` (warning).
-    NoTransactionFlag,
-    /// Applied by another tool, so no checksum is recorded yet (warning).
-    Unverified,
-}
-
-impl ProblemKind {
-    /// Whether this kind blocks commands (exit 4) rather than only warning.
-    pub fn is_error(self) -> bool {
-        !matches!(
-            self,
-            ProblemKind::NoTransactionFlag | ProblemKind::Unverified
-        )
-    }
-}
-
-/// One problem, naming the version and the next step.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Problem {
-    /// What kind of problem.
-    pub kind: ProblemKind,
-    /// The version concerned.
-    pub version: String,
-    /// A message that says what to do next.
-    pub message: String,
-}
-
-/// Which checks to run.
+/// Which checks to run beyond those that need only names.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct CheckOptions {
-    /// Compare checksums (reads every applied `up.sql`).
+    /// Compare checksums with every applied `up.sql`.
     pub checksums: bool,
     /// Look for refused statements in the SQL that would run next (`check`, `history`);
     /// write commands refuse them when they are about to run them, naming the line.
@@ -72,23 +30,30 @@ impl CheckOptions {
 }
 
 /// Finds every problem between `set` and `state`, in version order within each kind.
-pub fn find_problems(
-    set: &MigrationSet,
-    state: &DbState,
-    opts: CheckOptions,
-) -> Result<Vec<Problem>> {
+pub fn find_problems(set: &MigrationSet, state: &DbState, opts: CheckOptions) -> Vec<Problem> {
+    let listing = set.listing();
     let mut problems = Vec::new();
-    missing(set, state, &mut problems);
-    dirty(set, state, &mut problems);
+    missing(listing, state, &mut problems);
+    dirty(listing, state, &mut problems);
     if opts.checksums {
-        edited(set, state, &mut problems)?;
+        edited(set, state, &mut problems);
     }
-    out_of_order(set, state, &mut problems);
+    out_of_order(listing, state, &mut problems);
     if opts.statements {
         forbidden_statements(set, state, &mut problems);
     }
     no_transaction_flag(set, &mut problems);
-    Ok(problems)
+    problems
+}
+
+/// The problems that names alone show (for `current`, which reads no file): versions
+/// recorded but missing, dirty markers, out-of-order pending migrations.
+pub fn listing_problems(listing: &Listing, state: &DbState) -> Vec<Problem> {
+    let mut problems = Vec::new();
+    missing(listing, state, &mut problems);
+    dirty(listing, state, &mut problems);
+    out_of_order(listing, state, &mut problems);
+    problems
 }
 
 /// True when any problem is an error.
@@ -96,8 +61,45 @@ pub fn has_errors(problems: &[Problem]) -> bool {
     problems.iter().any(|p| p.kind.is_error())
 }
 
-fn missing(set: &MigrationSet, state: &DbState, out: &mut Vec<Problem>) {
-    for rec in state.records().filter(|r| set.get(&r.version).is_none()) {
+/// Which command is asking, for [`refuse`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Policy {
+    /// `upgrade`, which `--allow-out-of-order` lets past out-of-order migrations.
+    Upgrade {
+        /// `--allow-out-of-order`.
+        allow_out_of_order: bool,
+    },
+    /// `downgrade`: an out-of-order pending migration is not its business.
+    Downgrade,
+    /// `stamp`, the repair tool: never refused.
+    Stamp,
+}
+
+/// Refuses the command (exit 4) when `problems` holds an error that blocks it; otherwise
+/// returns the warnings, which block nothing.
+pub fn refuse(problems: Vec<Problem>, policy: Policy) -> Result<Vec<Problem>> {
+    let blocks = |p: &Problem| {
+        p.kind.is_error()
+            && match policy {
+                Policy::Stamp => false,
+                Policy::Downgrade => p.kind != ProblemKind::OutOfOrder,
+                Policy::Upgrade { allow_out_of_order } => {
+                    p.kind != ProblemKind::OutOfOrder || !allow_out_of_order
+                }
+            }
+    };
+    let (blocking, rest): (Vec<Problem>, Vec<Problem>) = problems.into_iter().partition(blocks);
+    if !blocking.is_empty() {
+        return Err(Error::Integrity { problems: blocking });
+    }
+    Ok(rest.into_iter().filter(|p| !p.kind.is_error()).collect())
+}
+
+fn missing(listing: &Listing, state: &DbState, out: &mut Vec<Problem>) {
+    for rec in state
+        .records()
+        .filter(|r| listing.get(&r.version).is_none())
+    {
         let what = if rec.applied {
             "is recorded as applied"
         } else {
@@ -111,15 +113,15 @@ fn missing(set: &MigrationSet, state: &DbState, out: &mut Vec<Problem>) {
                  (can't locate revision); point --migration-dir at the right directory, or, if \
                  the database is right as it is, run `haven-migrate stamp <REV> --purge`",
                 rec.version,
-                set.origin()
+                listing.origin()
             ),
         });
     }
 }
 
-fn dirty(set: &MigrationSet, state: &DbState, out: &mut Vec<Problem>) {
+fn dirty(listing: &Listing, state: &DbState, out: &mut Vec<Problem>) {
     for rec in state.records().filter(|r| r.dirty) {
-        let name = set.get(&rec.version).map_or("?", |m| m.name());
+        let name = listing.get(&rec.version).map_or("?", |m| m.name());
         let when = match rec.dirty_action {
             Some(DirtyAction::Applying) => "applying",
             Some(DirtyAction::Reverting) => "reverting",
@@ -142,13 +144,7 @@ fn dirty(set: &MigrationSet, state: &DbState, out: &mut Vec<Problem>) {
     }
 }
 
-fn edited(set: &MigrationSet, state: &DbState, out: &mut Vec<Problem>) -> Result<()> {
-    let to_hash: Vec<usize> = state
-        .applied()
-        .filter(|rec| rec.checksum.is_some())
-        .filter_map(|rec| set.position(&rec.version))
-        .collect();
-    set.preload_checksums(&to_hash)?;
+fn edited(set: &MigrationSet, state: &DbState, out: &mut Vec<Problem>) {
     // The repair stamps the newest applied version: stamping the edited one itself would
     // unrecord everything applied after it, and `stamp head` would record pending ones.
     let here = state
@@ -171,7 +167,7 @@ fn edited(set: &MigrationSet, state: &DbState, out: &mut Vec<Problem>) -> Result
                     migration.name()
                 ),
             }),
-            Some(stored) if *stored != migration.checksum()? => out.push(Problem {
+            Some(stored) if stored != migration.checksum() => out.push(Problem {
                 kind: ProblemKind::Edited,
                 version: rec.version.clone(),
                 message: format!(
@@ -185,14 +181,13 @@ fn edited(set: &MigrationSet, state: &DbState, out: &mut Vec<Problem>) -> Result
             Some(_) => {}
         }
     }
-    Ok(())
 }
 
-fn out_of_order(set: &MigrationSet, state: &DbState, out: &mut Vec<Problem>) {
+fn out_of_order(listing: &Listing, state: &DbState, out: &mut Vec<Problem>) {
     let Some(newest) = state.newest_applied() else {
         return;
     };
-    for m in set.migrations() {
+    for m in listing.entries() {
         if m.version() < newest.version.as_str() && !state.is_applied(m.version()) {
             let dirty = state.get(m.version()).is_some_and(|r| r.dirty);
             if dirty {
@@ -223,7 +218,7 @@ fn forbidden_statements(set: &MigrationSet, state: &DbState, out: &mut Vec<Probl
         if !up && !m.has_down() {
             continue;
         }
-        if let Err(crate::Error::ForbiddenSql {
+        if let Err(Error::ForbiddenSql {
             path,
             line,
             problem,
