@@ -17,7 +17,12 @@
 //!   services); [`backup`]: `pg_dump` before an upgrade; [`pg_tools`]: where PostgreSQL's
 //!   programs are, and their versions.
 //! - [`catalog`]: snapshots of a database's catalog, to compare schemas.
+//! - `autogen` (feature `autogen`): the pure core of `check --schema` and `revision
+//!   --autogenerate`: `schema.rs` and a live database as one model, their differences,
+//!   and the migration SQL that closes them.
 
+#[cfg(feature = "autogen")]
+pub mod autogen;
 pub mod backup;
 pub mod bookkeeping;
 pub mod catalog;
