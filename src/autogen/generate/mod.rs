@@ -135,6 +135,9 @@ pub fn sqlite(
 /// create (parents first), then per existing table its column changes, then tables to
 /// drop (children first). Empty when the two agree on everything the model holds.
 pub fn plan(actual: &Schema, declared: &Schema) -> Result<Vec<Change>> {
+    // Checked first: a dropped table still referenced is the root of the joinable
+    // differences it causes.
+    let dropped = drop_order(actual, declared)?;
     let mut changes = Vec::new();
     for table in creation_order(declared, actual) {
         check_enum_types(table, &table.columns, actual)?;
@@ -153,7 +156,7 @@ pub fn plan(actual: &Schema, declared: &Schema) -> Result<Vec<Change>> {
             changes.extend(table_changes(actual, declared, before, table)?);
         }
     }
-    for table in drop_order(actual, declared)? {
+    for table in dropped {
         changes.push(Change::DropTable {
             table: table.clone(),
         });
