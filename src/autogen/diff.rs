@@ -242,3 +242,165 @@ fn joinable_differences(expected: &Schema, actual: &Schema, out: &mut Vec<Differ
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::autogen::model::{Joinable, SqlType};
+
+    fn column(name: &str, sql_type: &str, nullable: bool) -> Column {
+        Column {
+            name: name.into(),
+            sql_type: SqlType::builtin(sql_type),
+            nullable,
+            max_length: None,
+        }
+    }
+
+    fn users() -> Table {
+        Table {
+            name: "users".into(),
+            columns: vec![
+                column("id", "Int8", false),
+                column("email", "Text", true),
+                column("created_at", "Timestamptz", false),
+            ],
+            primary_key: vec!["id".into()],
+        }
+    }
+
+    fn schema(tables: Vec<Table>, joinables: Vec<Joinable>) -> Schema {
+        Schema {
+            tables,
+            joinables,
+            enums: vec![],
+        }
+    }
+
+    fn kinds(diffs: &[Difference]) -> Vec<(DiffKind, Option<&str>)> {
+        diffs
+            .iter()
+            .map(|d| (d.kind, d.column.as_deref()))
+            .collect()
+    }
+
+    #[test]
+    fn equal_schemas_have_no_difference() {
+        let s = schema(vec![users()], vec![]);
+        assert_eq!(differences(&s, &s), []);
+    }
+
+    #[test]
+    fn tables_missing_or_extra() {
+        let posts = Table {
+            name: "posts".into(),
+            ..users()
+        };
+        let expected = schema(vec![users()], vec![]);
+        let actual = schema(vec![posts], vec![]);
+        let diffs = differences(&expected, &actual);
+        assert_eq!(
+            kinds(&diffs),
+            [(DiffKind::ExtraTable, None), (DiffKind::MissingTable, None)]
+        );
+        assert_eq!(diffs[0].table, "posts");
+        assert_eq!(
+            diffs[1].to_string(),
+            "users: missing table: schema.rs has table users, the migrations give nothing"
+        );
+    }
+
+    #[test]
+    fn columns_types_nullability_order_and_keys() {
+        let mut declared = users();
+        declared.columns[1] = column("email", "Varchar", false);
+        declared.columns.push(column("nickname", "Text", true));
+        declared.columns.swap(0, 2);
+        declared.primary_key = vec!["created_at".into()];
+        let mut produced = users();
+        produced.columns.push(column("legacy", "Int4", false));
+        let diffs = differences(
+            &schema(vec![declared], vec![]),
+            &schema(vec![produced], vec![]),
+        );
+        assert_eq!(
+            kinds(&diffs),
+            [
+                (DiffKind::Type, Some("email")),
+                (DiffKind::Nullability, Some("email")),
+                (DiffKind::MissingColumn, Some("nickname")),
+                (DiffKind::ExtraColumn, Some("legacy")),
+                (DiffKind::ColumnOrder, None),
+                (DiffKind::PrimaryKey, None),
+            ]
+        );
+        assert_eq!(diffs[0].expected, "Varchar");
+        assert_eq!(diffs[0].actual, "Text");
+        assert_eq!(diffs[1].expected, "NOT NULL");
+        assert_eq!(diffs[1].actual, "Nullable");
+        assert_eq!(diffs[4].expected, "created_at, email, id");
+        assert_eq!(diffs[4].actual, "id, email, created_at");
+        assert_eq!(diffs[5].expected, "(created_at)");
+        assert_eq!(
+            diffs[3].to_string(),
+            "users.legacy: extra column: schema.rs has nothing, the migrations give Int4"
+        );
+    }
+
+    #[test]
+    fn max_length_is_part_of_the_type() {
+        let mut declared = users();
+        declared.columns[1].max_length = Some(40);
+        let diffs = differences(
+            &schema(vec![declared], vec![]),
+            &schema(vec![users()], vec![]),
+        );
+        assert_eq!(kinds(&diffs), [(DiffKind::Type, Some("email"))]);
+        assert_eq!(diffs[0].expected, "Text (max_length 40)");
+    }
+
+    #[test]
+    fn joinables_missing_or_extra() {
+        let posts = Table {
+            name: "posts".into(),
+            ..users()
+        };
+        let joinable = |column: &str| Joinable {
+            child: "posts".into(),
+            parent: "users".into(),
+            column: column.into(),
+        };
+        let expected = schema(vec![posts.clone(), users()], vec![joinable("id")]);
+        let actual = schema(vec![posts, users()], vec![joinable("email")]);
+        let diffs = differences(&expected, &actual);
+        assert_eq!(
+            kinds(&diffs),
+            [
+                (DiffKind::MissingJoinable, Some("id")),
+                (DiffKind::ExtraJoinable, Some("email"))
+            ]
+        );
+        assert_eq!(diffs[0].expected, "joinable!(posts -> users (id))");
+    }
+
+    #[test]
+    fn serializes_as_schema_diff_entries() {
+        let mut declared = users();
+        declared.columns[1].nullable = false;
+        let diffs = differences(
+            &schema(vec![declared], vec![]),
+            &schema(vec![users()], vec![]),
+        );
+        let json = serde_json::to_value(&diffs).expect("serializes");
+        assert_eq!(
+            json,
+            serde_json::json!([{
+                "table": "users",
+                "column": "email",
+                "kind": "nullability",
+                "expected": "NOT NULL",
+                "actual": "Nullable",
+            }])
+        );
+    }
+}

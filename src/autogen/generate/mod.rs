@@ -491,3 +491,152 @@ fn common_notes(changes: &[Change]) -> Vec<String> {
     }
     notes
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::autogen::model::Joinable;
+
+    fn column(name: &str) -> Column {
+        Column {
+            name: name.into(),
+            sql_type: SqlType::builtin("Int8"),
+            nullable: false,
+            max_length: None,
+        }
+    }
+
+    fn table(name: &str, columns: &[&str]) -> Table {
+        Table {
+            name: name.into(),
+            columns: columns.iter().map(|c| column(c)).collect(),
+            primary_key: vec!["id".into()],
+        }
+    }
+
+    fn joinable(child: &str, parent: &str, column: &str) -> Joinable {
+        Joinable {
+            child: child.into(),
+            parent: parent.into(),
+            column: column.into(),
+        }
+    }
+
+    fn schema(tables: Vec<Table>, joinables: Vec<Joinable>) -> Schema {
+        Schema {
+            tables,
+            joinables,
+            enums: vec![],
+        }
+        .sorted()
+    }
+
+    fn base() -> Schema {
+        schema(
+            vec![
+                table("users", &["id", "name"]),
+                table("posts", &["id", "user_id"]),
+            ],
+            vec![joinable("posts", "users", "user_id")],
+        )
+    }
+
+    fn unsupported(result: Result<Vec<Change>>) -> String {
+        match result {
+            Err(Error::Unsupported { what, .. }) => what,
+            other => panic!("expected Unsupported, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn nothing_to_do_is_an_empty_plan() {
+        assert_eq!(plan(&base(), &base()).expect("plans"), []);
+    }
+
+    #[test]
+    fn new_tables_come_parents_first_and_drops_children_first() {
+        let mut declared = base();
+        declared
+            .tables
+            .push(table("a_comments", &["id", "z_thread_id"]));
+        declared.tables.push(table("z_threads", &["id"]));
+        declared
+            .joinables
+            .push(joinable("a_comments", "z_threads", "z_thread_id"));
+        let declared = declared.sorted();
+        let created: Vec<String> = plan(&base(), &declared)
+            .expect("plans")
+            .iter()
+            .map(|c| c.table().to_owned())
+            .collect();
+        assert_eq!(created, ["z_threads", "a_comments"]);
+        let dropped: Vec<String> = plan(&declared, &base())
+            .expect("plans")
+            .iter()
+            .map(|c| c.table().to_owned())
+            .collect();
+        assert_eq!(dropped, ["a_comments", "z_threads"]);
+    }
+
+    #[test]
+    fn a_new_column_gets_the_reference_of_its_joinable() {
+        let mut declared = base();
+        declared.tables[0].columns.push(column("editor_id"));
+        let mut declared = schema(declared.tables, declared.joinables);
+        declared.tables.push(table("editors", &["id"]));
+        declared
+            .joinables
+            .push(joinable("posts", "editors", "editor_id"));
+        let declared = declared.sorted();
+        let changes = plan(&base(), &declared).expect("plans");
+        assert!(changes.contains(&Change::AddColumn {
+            table: "posts".into(),
+            column: column("editor_id"),
+            reference: Some(Reference {
+                parent: "editors".into(),
+                column: "id".into()
+            }),
+        }));
+    }
+
+    #[test]
+    fn a_primary_key_change_is_refused() {
+        let mut declared = base();
+        declared.tables[1].primary_key = vec!["name".into()];
+        assert!(unsupported(plan(&base(), &declared)).contains("primary key changes"));
+    }
+
+    #[test]
+    fn reordered_columns_are_refused() {
+        let mut declared = base();
+        declared.tables[1].columns.reverse();
+        let what = unsupported(plan(&base(), &declared));
+        assert!(what.contains("cannot be reordered"), "{what}");
+    }
+
+    #[test]
+    fn a_joinable_change_on_an_existing_column_is_refused() {
+        let mut declared = base();
+        declared.joinables.clear();
+        let what = unsupported(plan(&base(), &declared));
+        assert!(
+            what.contains("joinable of existing column user_id"),
+            "{what}"
+        );
+    }
+
+    #[test]
+    fn the_header_lists_what_schema_rs_cannot_express() {
+        let text = header(&["a note".into()]);
+        for expected in [
+            "defaults",
+            "CHECK constraints",
+            "indexes other than",
+            "enum types",
+            "-- * a note\n",
+        ] {
+            assert!(text.contains(expected), "{expected}: {text}");
+        }
+        assert!(text.lines().all(|l| l.is_empty() || l.starts_with("--")));
+    }
+}
