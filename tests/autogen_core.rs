@@ -750,3 +750,42 @@ fn dropping_a_table_that_a_kept_table_references_is_refused() {
         other => panic!("expected Unsupported, got {other:?}"),
     }
 }
+
+#[test]
+fn a_sqlite_rebuild_does_not_commit_over_a_foreign_key_violation() {
+    let mut sides = sides();
+    let mut declared = sides.actual.clone();
+    column_mut(&mut declared, "users", "display_name").nullable = false;
+    let lite = generate::sqlite(&sides.actual, &sides.objects, &declared)
+        .expect("generates")
+        .expect("a migration");
+    assert!(!lite.run_in_transaction);
+    // A row that breaks a foreign key, slipped in while the check was off.
+    sides
+        .sqlite
+        .batch_execute(
+            "PRAGMA foreign_keys = OFF;
+             INSERT INTO staking_records (user_id, amount, reward_rate, lock_end)
+                 VALUES (999, 1, 0.05, '2030-01-01');
+             PRAGMA foreign_keys = ON;",
+        )
+        .expect("insert an orphan");
+    let before = snapshot_sqlite(&mut sides.sqlite).expect("snapshot");
+    let error = sides
+        .sqlite
+        .batch_execute(&lite.up_sql)
+        .expect_err("the foreign key check stops the migration");
+    assert!(
+        error.to_string().contains("CHECK constraint failed"),
+        "{error}"
+    );
+    sides
+        .sqlite
+        .batch_execute("ROLLBACK")
+        .expect("the runner rolls back");
+    assert_same_catalog(
+        &before,
+        &snapshot_sqlite(&mut sides.sqlite).expect("snapshot"),
+        "nothing committed",
+    );
+}
