@@ -13,9 +13,9 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use crate::db::{Backend, DatabaseUrl};
 use crate::error::{Error, Result};
 use crate::pg_tools::{self, PgVersion};
+use crate::url::{Backend, DatabaseUrl};
 
 /// The `pg_dump` a backup uses, and the versions it was chosen by.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -145,15 +145,10 @@ fn server_version(url: &DatabaseUrl) -> Result<PgVersion> {
     use diesel::dsl::sql;
     use diesel::sql_types::Text;
     use diesel::RunQueryDsl;
-    let mut conn = crate::pool::connect_pg(url)?;
+    let mut conn = crate::backend::postgres::connect_pg(url)?;
     let num: String = diesel::select(sql::<Text>("current_setting('server_version_num')"))
         .get_result(&mut conn)
-        .map_err(|e| {
-            Error::query(
-                "cannot read the server's version",
-                url.scrub(&e.to_string()),
-            )
-        })?;
+        .map_err(|e| Error::query("cannot read the server's version", e))?;
     num.trim()
         .parse()
         .map(PgVersion::from_num)

@@ -6,7 +6,8 @@
 //! keeps `diesel print-schema` from listing it. Values are inlined as literals: versions are
 //! digits, checksums hex, and names are quoted, so the same text serves both backends.
 
-use crate::migrations::Migration;
+use crate::plan::Step;
+use crate::source::Migration;
 use crate::state::{DirtyAction, SideLayout};
 
 /// diesel's own definition of its table, byte for byte (diesel/src/migration/setup_migration_table.sql).
@@ -35,10 +36,10 @@ pub const TOOL_VERSION: &str = concat!("haven-migrate ", env!("CARGO_PKG_VERSION
 /// SQL that undoes a migration's session changes (`SET search_path`, `SET ROLE`, ...)
 /// before the bookkeeping runs and the next migration starts. `RESET ALL` leaves the role
 /// alone (it is `GUC_NO_RESET_ALL`), hence `RESET ROLE`. SQLite has no such state.
-pub const fn reset_session(backend: crate::db::Backend) -> &'static str {
+pub const fn reset_session(backend: crate::url::Backend) -> &'static str {
     match backend {
-        crate::db::Backend::Postgres => "RESET ALL; RESET ROLE;",
-        crate::db::Backend::Sqlite => "",
+        crate::url::Backend::Postgres => "RESET ALL; RESET ROLE;",
+        crate::url::Backend::Sqlite => "",
     }
 }
 
@@ -94,11 +95,10 @@ pub enum Elapsed<'a> {
     Sql(&'a str),
 }
 
-/// Writes the side-table row of a migration: checksum, dirty marker (`Some`: what the
+/// Writes the side-table row of a migration: its checksum, dirty marker (`Some`: what the
 /// migration is about to do) and duration.
 pub fn upsert_side_row(
     migration: &Migration,
-    checksum: &str,
     dirty: Option<DirtyAction>,
     elapsed: Elapsed<'_>,
 ) -> String {
@@ -117,7 +117,7 @@ pub fn upsert_side_row(
          tool_version = excluded.tool_version, recorded_at = CURRENT_TIMESTAMP;",
         v = literal(migration.version()),
         n = literal(migration.name()),
-        c = literal(checksum),
+        c = literal(migration.checksum()),
         d = if dirty.is_some() { "TRUE" } else { "FALSE" },
         t = literal(TOOL_VERSION),
     )
@@ -134,96 +134,86 @@ pub fn delete_side_row(version: &str) -> String {
 /// Both bookkeeping tables, created if missing, with an older side table (`layout`)
 /// brought to this version's. PostgreSQL adds the column if it is missing, whatever
 /// `layout` says; SQLite cannot say "if missing", so `layout` decides.
-pub fn setup_sql(backend: crate::db::Backend, layout: SideLayout) -> String {
+pub fn setup_sql(backend: crate::url::Backend, layout: SideLayout) -> String {
     let upgrade = match (backend, layout) {
-        (crate::db::Backend::Postgres, _) => {
+        (crate::url::Backend::Postgres, _) => {
             "\nALTER TABLE __haven_migrations ADD COLUMN IF NOT EXISTS dirty_action VARCHAR(10);"
         }
-        (crate::db::Backend::Sqlite, SideLayout::WithoutDirection) => {
+        (crate::url::Backend::Sqlite, SideLayout::WithoutDirection) => {
             "\nALTER TABLE __haven_migrations ADD COLUMN dirty_action VARCHAR(10);"
         }
-        (crate::db::Backend::Sqlite, _) => "",
+        (crate::url::Backend::Sqlite, _) => "",
     };
     format!("{DIESEL_TABLE_DDL}\n{SIDE_TABLE_DDL}{upgrade}")
 }
 
-/// The bookkeeping statements of one plan step, around the migration's own SQL.
+/// The bookkeeping of applying or reverting one migration, built once per step.
 ///
-/// Execution runs `before`, then (through diesel's harness, in one transaction when the
-/// migration is transactional) the body, `inside` and diesel's own row change, then
-/// `after`. A `--sql` script prints them in the same order, with `diesel_row` spelled out.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct StepSql {
-    /// Outside the transaction, before the body: the dirty marker.
-    pub before: Vec<String>,
-    /// After the body, inside its transaction: the side-table row.
-    pub inside: Vec<String>,
-    /// diesel's row; the harness writes it itself during execution.
-    pub diesel_row: String,
-    /// Outside the transaction, after everything: clearing the dirty marker.
-    pub after: Vec<String>,
+/// Execution and `--sql` scripts write it in the same order: the `marker` (a
+/// non-transactional migration only) before the migration's SQL, outside any transaction;
+/// then, in the migration's transaction (or in one of their own, for a non-transactional
+/// migration), the session reset and [`StepSql::end`]: the side table's row and diesel's.
+#[derive(Debug, Clone)]
+pub struct StepSql<'m> {
+    migration: &'m Migration,
+    apply: bool,
 }
 
-/// Bookkeeping of applying `migration`.
-pub fn apply_sql(migration: &Migration, checksum: &str, elapsed: Elapsed<'_>) -> StepSql {
-    let version = migration.version();
-    if migration.run_in_transaction() {
-        StepSql {
-            inside: vec![upsert_side_row(migration, checksum, None, elapsed)],
-            diesel_row: insert_diesel_row(version),
-            ..StepSql::default()
-        }
-    } else {
-        // The marker goes first and is cleared last, so a crash anywhere in between is seen.
-        StepSql {
-            before: vec![upsert_side_row(
-                migration,
-                checksum,
-                Some(DirtyAction::Applying),
-                Elapsed::Unknown,
-            )],
-            diesel_row: insert_diesel_row(version),
-            after: vec![upsert_side_row(migration, checksum, None, elapsed)],
-            ..StepSql::default()
+impl<'m> StepSql<'m> {
+    /// The bookkeeping of applying (`apply`) or reverting `migration`.
+    pub fn new(migration: &'m Migration, apply: bool) -> Self {
+        StepSql { migration, apply }
+    }
+
+    /// The dirty marker written before a non-transactional migration's SQL, so that a crash
+    /// anywhere before [`StepSql::end`] is seen, with its direction; `None` for a
+    /// transactional one, which leaves no trace when it fails.
+    pub fn marker(&self) -> Option<String> {
+        let action = if self.apply {
+            DirtyAction::Applying
+        } else {
+            DirtyAction::Reverting
+        };
+        (!self.migration.run_in_transaction())
+            .then(|| upsert_side_row(self.migration, Some(action), Elapsed::Unknown))
+    }
+
+    /// The rows at the end of the step: the side table's (written with its duration, or
+    /// deleted, which also clears a marker), then diesel's.
+    pub fn end(&self, elapsed: Elapsed<'_>) -> String {
+        let version = self.migration.version();
+        if self.apply {
+            format!(
+                "{}\n{}",
+                upsert_side_row(self.migration, None, elapsed),
+                insert_diesel_row(version)
+            )
+        } else {
+            format!(
+                "{}\n{}",
+                delete_side_row(version),
+                delete_diesel_row(version)
+            )
         }
     }
 }
 
-/// Bookkeeping of reverting `migration`.
-pub fn revert_sql(migration: &Migration, checksum: &str) -> StepSql {
-    let version = migration.version();
-    if migration.run_in_transaction() {
-        StepSql {
-            inside: vec![delete_side_row(version)],
-            diesel_row: delete_diesel_row(version),
-            ..StepSql::default()
-        }
-    } else {
-        StepSql {
-            before: vec![upsert_side_row(
-                migration,
-                checksum,
-                Some(DirtyAction::Reverting),
-                Elapsed::Unknown,
-            )],
-            diesel_row: delete_diesel_row(version),
-            after: vec![delete_side_row(version)],
-            ..StepSql::default()
-        }
+/// The statements of a `stamp` step: record (diesel's row and the side table's, with the
+/// checksum), rehash (the side table's row only), or unrecord (both rows go).
+pub fn stamp_sql(step: &Step<'_>) -> String {
+    match *step {
+        Step::Record(m) => format!(
+            "{}\n{}",
+            insert_diesel_row(m.version()),
+            upsert_side_row(m, None, Elapsed::Unknown)
+        ),
+        Step::Rehash(m) => upsert_side_row(m, None, Elapsed::Unknown),
+        Step::Unrecord(_) | Step::Apply(_) | Step::Revert(_) => format!(
+            "{}\n{}",
+            delete_diesel_row(step.version()),
+            delete_side_row(step.version())
+        ),
     }
-}
-
-/// Bookkeeping of `stamp` recording `migration` as applied, with its checksum.
-pub fn record_sql(migration: &Migration, checksum: &str) -> Vec<String> {
-    vec![
-        insert_diesel_row(migration.version()),
-        upsert_side_row(migration, checksum, None, Elapsed::Unknown),
-    ]
-}
-
-/// Bookkeeping of `stamp` removing the record of `version`.
-pub fn unrecord_sql(version: &str) -> Vec<String> {
-    vec![delete_diesel_row(version), delete_side_row(version)]
 }
 
 #[cfg(test)]

@@ -5,6 +5,9 @@
 
 use std::path::PathBuf;
 
+use crate::problem::Problem;
+use crate::stop::{Signal, Stop};
+
 /// Result alias used across the library.
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
@@ -18,98 +21,7 @@ pub enum ErrorClass {
     /// Edited, missing, out-of-order or interrupted migrations (exit 4).
     Integrity,
     /// Stopped by a signal, after rolling back and unlocking (exit 130 or 143).
-    Interrupted(crate::interrupt::Signal),
-}
-
-/// What became of the step that was running when a command stopped, as read back from
-/// the database after the stop (never assumed).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Fate {
-    /// The database is as before the step: its transaction rolled back.
-    RolledBack,
-    /// The step's change is recorded, as if it had finished.
-    Recorded,
-    /// A non-transactional step left its dirty marker: part of it may have run.
-    Dirty,
-    /// The database could not be read after the stop.
-    Unknown,
-}
-
-/// The step that was running when a command stopped.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Running {
-    /// Its version.
-    pub version: String,
-    /// Its name.
-    pub name: String,
-    /// `applying` or `reverting`.
-    pub action: &'static str,
-    /// Whether it ran in a transaction.
-    pub transactional: bool,
-    /// What it left, read back.
-    pub fate: Fate,
-}
-
-/// Where a write command stopped (a failed migration, a signal): what it had done, what
-/// it was doing, and what it never started. Read back from the database after the stop.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
-pub struct Stop {
-    /// Versions committed before the stop.
-    pub done: Vec<String>,
-    /// The step that was running.
-    pub running: Option<Running>,
-    /// Earlier steps of the same transaction (`--single-transaction`), rolled back with it.
-    pub rolled_back: Vec<String>,
-    /// Versions of the plan that never started.
-    pub not_run: Vec<String>,
-}
-
-impl Running {
-    /// Whether the step was applying its migration (rather than reverting it).
-    pub fn applying(&self) -> bool {
-        self.action == "applying"
-    }
-}
-
-impl Stop {
-    /// What the running step left, in words, with `subject` naming it.
-    fn fate_text(&self, subject: &str) -> Option<String> {
-        let r = self.running.as_ref()?;
-        Some(match r.fate {
-            Fate::RolledBack => format!("{subject} was rolled back: nothing of it was kept"),
-            Fate::Recorded => format!(
-                "{subject} is recorded as if it had finished: check the database against it"
-            ),
-            Fate::Dirty => format!(
-                "{subject} is not transactional: what ran of it before the stop was kept, and it \
-                 is marked dirty (interrupted); inspect the database, finish or undo it by hand, \
-                 then record the truth with `haven-migrate stamp`"
-            ),
-            Fate::Unknown => {
-                format!("what {subject} left could not be read back: see `haven-migrate history`")
-            }
-        })
-    }
-
-    /// The whole stop in words: done, running (named `subject`), rolled back, not run.
-    fn text(&self, subject: &str) -> String {
-        let mut parts: Vec<String> = self.fate_text(subject).into_iter().collect();
-        if !self.done.is_empty() {
-            parts.push(format!("done before the stop: {}", self.done.join(", ")));
-        }
-        if !self.rolled_back.is_empty() {
-            parts.push(format!(
-                "the whole batch was rolled back with it (--single-transaction): {} not kept \
-                 either",
-                self.rolled_back.join(", ")
-            ));
-        }
-        if !self.not_run.is_empty() {
-            parts.push(format!("not run: {}", self.not_run.join(", ")));
-        }
-        parts.join("; ")
-    }
+    Interrupted(Signal),
 }
 
 /// Everything that can go wrong in haven-schema.
@@ -135,11 +47,23 @@ pub enum Error {
         reason: String,
     },
     /// A connection could not be made.
-    #[error("cannot connect to {url}: {message}; {}", connection_hint(message))]
+    #[error(
+        "cannot connect to {url}: {}; {}",
+        distinct_lines(message),
+        connection_hint(message)
+    )]
     Connection {
         /// The URL, password redacted.
         url: String,
         /// The driver's message.
+        message: String,
+    },
+    /// A SQLite database file could not be opened.
+    #[error("cannot open the SQLite database {}: {message}; check that its directory exists and that you may read and write there", path.display())]
+    SqliteOpen {
+        /// The database file.
+        path: PathBuf,
+        /// SQLite's message.
         message: String,
     },
     /// A migration directory is not usable as it is.
@@ -186,13 +110,14 @@ pub enum Error {
     #[error("{}", integrity_message(problems))]
     Integrity {
         /// The problems found, each naming a version and the next step.
-        problems: Vec<crate::integrity::Problem>,
+        problems: Vec<Problem>,
     },
     /// A migration's SQL failed.
-    #[error("{}", failed_message(message, stop))]
+    #[error("{}", failed_message(source, stop))]
     MigrationFailed {
-        /// The database's message.
-        message: String,
+        /// The database's error.
+        #[source]
+        source: diesel::result::Error,
         /// Where the command stopped; `stop.running` is the failed migration.
         stop: Box<Stop>,
     },
@@ -201,17 +126,18 @@ pub enum Error {
     #[error("interrupted by {}{}", signal.name(), interrupted_tail(stop))]
     Interrupted {
         /// The signal.
-        signal: crate::interrupt::Signal,
+        signal: Signal,
         /// Where the command stopped.
         stop: Box<Stop>,
     },
     /// A query of the tool's own failed.
-    #[error("{context}: {message}")]
+    #[error("{context}: {source}")]
     Query {
         /// What the tool was doing.
         context: String,
-        /// The database's message.
-        message: String,
+        /// The database's error, kept whole for callers that look into it.
+        #[source]
+        source: diesel::result::Error,
     },
     /// The migration lock could not be taken in time.
     #[error("timed out after {seconds} s waiting for the migration lock {lock}{}; wait for that deploy to finish, or raise --lock-timeout", holder.as_ref().map(|h| format!(" held by {h}")).unwrap_or_default())]
@@ -222,6 +148,14 @@ pub enum Error {
         holder: Option<String>,
         /// How long we waited.
         seconds: u64,
+    },
+    /// The lock file cannot be used safely (a symbolic link, not a plain file).
+    #[error("refusing to use the lock file {}: {problem}", path.display())]
+    LockFile {
+        /// The lock file.
+        path: PathBuf,
+        /// What is wrong with it, and what to do.
+        problem: String,
     },
     /// A file-system operation failed.
     #[error("{action} {}: {source}", path.display())]
@@ -259,7 +193,8 @@ fn connection_hint(message: &str) -> &'static str {
     }
 }
 
-fn failed_message(message: &str, stop: &Stop) -> String {
+fn failed_message(source: &diesel::result::Error, stop: &Stop) -> String {
+    let message = source.to_string();
     match &stop.running {
         Some(r) => format!(
             "migration {} ({}) failed while {}: {message}; {}",
@@ -292,7 +227,19 @@ fn candidates_hint(candidates: &[String]) -> String {
     }
 }
 
-fn integrity_message(problems: &[crate::integrity::Problem]) -> String {
+/// `text` without repeated lines. libpq retries with another SSL or GSS mode after some
+/// failures, and then reports the same failure twice, one line per attempt.
+fn distinct_lines(text: &str) -> String {
+    let mut seen: Vec<&str> = Vec::new();
+    for line in text.lines() {
+        if !seen.contains(&line) {
+            seen.push(line);
+        }
+    }
+    seen.join("\n")
+}
+
+fn integrity_message(problems: &[Problem]) -> String {
     let lines: Vec<String> = problems.iter().map(|p| p.message.clone()).collect();
     format!("integrity check failed:\n  {}", lines.join("\n  "))
 }
@@ -319,7 +266,7 @@ impl Error {
         match self {
             Error::UnsupportedScheme { .. } => "unsupported_scheme",
             Error::InvalidUrl { .. } => "invalid_url",
-            Error::Connection { .. } => "connection",
+            Error::Connection { .. } | Error::SqliteOpen { .. } => "connection",
             Error::MalformedMigrations { .. } => "malformed_migrations",
             Error::ForbiddenSql { .. } => "forbidden_sql",
             Error::UnknownRevision { .. } => "unknown_revision",
@@ -330,16 +277,17 @@ impl Error {
             Error::Interrupted { .. } => "interrupted",
             Error::Query { .. } => "query",
             Error::LockTimeout { .. } => "lock_timeout",
+            Error::LockFile { .. } => "lock_file",
             Error::Io { .. } => "io",
             Error::Backup(_) => "backup",
         }
     }
 
     /// Wraps a diesel error from one of the tool's own queries.
-    pub(crate) fn query(context: impl Into<String>, err: impl std::fmt::Display) -> Self {
+    pub(crate) fn query(context: impl Into<String>, source: diesel::result::Error) -> Self {
         Error::Query {
             context: context.into(),
-            message: err.to_string(),
+            source,
         }
     }
 
@@ -360,5 +308,41 @@ impl Error {
 impl From<diesel::result::Error> for Error {
     fn from(err: diesel::result::Error) -> Self {
         Error::query("database error", err)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_failure_libpq_reports_once_per_attempt_is_shown_once() {
+        // libpq with sslmode=prefer (the default) against a server with SSL on: the
+        // attempt over SSL fails, the one without SSL too, and both say so.
+        let line = r#"connection to server at "127.0.0.1", port 5432 failed: FATAL:  password authentication failed for user "u""#;
+        let err = Error::Connection {
+            url: "postgres://u:***@127.0.0.1/db".into(),
+            message: format!("{line}\n{line}"),
+        };
+        let text = err.to_string();
+        assert_eq!(
+            text.matches("password authentication failed").count(),
+            1,
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_sqlite_file_that_cannot_be_opened_gets_no_server_advice() {
+        let err = Error::SqliteOpen {
+            path: "/no/such/dir/x.db".into(),
+            message: "unable to open database file".into(),
+        };
+        let text = err.to_string();
+        assert!(text.contains("/no/such/dir/x.db"), "{text}");
+        for word in ["server", "user", "password"] {
+            assert!(!text.contains(word), "{text}");
+        }
+        assert_eq!(err.kind(), "connection");
     }
 }

@@ -1,4 +1,4 @@
-//! Where SQL is executed: runs a [`Plan`] on the working [`Session`] of a write command.
+//! Where SQL is executed: runs a [`Plan`] on the working session (`backend::session`) of a write command.
 //!
 //! A transactional step is one transaction: the lock (behind a transaction pooler), a check
 //! that the step still has work to do (idem), the migration's SQL, the session reset, and
@@ -8,16 +8,17 @@
 //! in one transaction. The `--sql` script (`script`) prints the same statements in the same
 //! order.
 
-use std::fmt;
 use std::time::{Duration, Instant};
 
+use crate::backend::session::{transaction, Session};
+use crate::backend::Driver;
 use crate::bookkeeping::{self, Elapsed, StepSql};
-use crate::driver::Driver;
-use crate::error::{Error, Fate, Result, Running, Stop};
+use crate::error::{Error, Result};
 use crate::interrupt::Interrupt;
-use crate::migrations::{split, Migration, MigrationSet};
 use crate::plan::{Action, Plan, Step};
-use crate::session::{transaction, Session};
+use crate::source::Migration;
+use crate::sql::split;
+use crate::stop::{Fate, Running, Stop};
 
 /// What happened in one step.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -52,14 +53,7 @@ pub trait Observer {
     /// The migration lock is held by someone else (`holder`); waiting for it.
     fn waiting_for_lock(&mut self, _holder: &str) {}
     /// A step is about to run (`index` of `total`, from 0).
-    fn step_started(
-        &mut self,
-        _step: &Step,
-        _migration: Option<&Migration>,
-        _index: usize,
-        _total: usize,
-    ) {
-    }
+    fn step_started(&mut self, _step: &Step<'_>, _index: usize, _total: usize) {}
     /// A step finished.
     fn step_finished(&mut self, _report: &StepReport) {}
 }
@@ -79,18 +73,16 @@ pub struct ExecOptions {
 /// Executes `plan`; stops at the first failure, leaving earlier steps applied.
 pub fn execute<D: Driver>(
     session: &mut Session<D>,
-    set: &MigrationSet,
-    plan: &Plan,
+    plan: &Plan<'_>,
     options: ExecOptions,
     observer: &mut dyn Observer,
 ) -> Result<Vec<StepReport>> {
-    preflight(set, plan)?;
+    plan.check_sql()?;
     session.setup_bookkeeping(&mut |holder| observer.waiting_for_lock(holder))?;
     let recheck = session.lock_per_transaction();
     let interrupt = session.interrupt().clone();
     let (conn, lock, waited) = session.parts();
     let mut run = Run {
-        set,
         plan,
         lock,
         waited,
@@ -114,27 +106,9 @@ pub fn execute<D: Driver>(
     Ok(reports)
 }
 
-/// Reads every file the plan needs before anything runs, so a missing `down.sql`, an
-/// unreadable file or a refused statement (see `migrations::forbidden`) stops the command
-/// with nothing changed, not half-way through.
-pub(crate) fn preflight(set: &MigrationSet, plan: &Plan) -> Result<()> {
-    for step in &plan.steps {
-        let Some(m) = step.index.map(|i| &set.migrations()[i]) else {
-            continue;
-        };
-        match step.action {
-            Action::Apply => m.runnable_sql(true).map(drop)?,
-            Action::Revert => m.runnable_sql(false).map(drop)?,
-            _ => m.up_sql().map(drop)?,
-        }
-    }
-    Ok(())
-}
-
 /// The execution of one plan on one connection.
 struct Run<'a, D: Driver> {
-    set: &'a MigrationSet,
-    plan: &'a Plan,
+    plan: &'a Plan<'a>,
     lock: &'a D::Lock,
     /// The session's total lock wait.
     waited: &'a mut Duration,
@@ -171,16 +145,15 @@ impl<D: Driver> Run<'_, D> {
         let mut reports = Vec::with_capacity(total);
         for (index, step) in plan.steps.iter().enumerate() {
             self.interrupt.check(|| self.stop(index, &reports, None))?;
-            let migration = step.index.map(|i| &self.set.migrations()[i]);
-            self.observer.step_started(step, migration, index, total);
+            self.observer.step_started(step, index, total);
             let started = Instant::now();
             let done = self
-                .step(conn, step, migration)
-                .map_err(|e| self.stopped(e, index, &reports, migration))?;
+                .step(conn, step)
+                .map_err(|e| self.stopped(e, index, &reports))?;
             let report = StepReport {
-                action: step.action,
-                version: step.version.clone(),
-                name: migration.map(|m| m.name().to_owned()).unwrap_or_default(),
+                action: step.action(),
+                version: step.version().to_owned(),
+                name: step.name().to_owned(),
                 duration: started.elapsed(),
                 sql_time: done.sql_time,
                 lock_wait: done.lock_wait,
@@ -217,56 +190,39 @@ impl<D: Driver> Run<'_, D> {
             rolled_back,
             not_run: self.plan.steps[next.min(self.plan.steps.len())..]
                 .iter()
-                .map(|s| s.version.clone())
+                .map(|s| s.version().to_owned())
                 .collect(),
         }
     }
 
     /// The error of a step that failed: a migration's failure gets the stop; a failure
     /// caused by an interrupt (a cancelled statement) becomes the interrupt.
-    fn stopped(
-        &self,
-        error: Error,
-        index: usize,
-        reports: &[StepReport],
-        migration: Option<&Migration>,
-    ) -> Error {
-        let Error::MigrationFailed { message, stop } = error else {
+    fn stopped(&self, error: Error, index: usize, reports: &[StepReport]) -> Error {
+        let Error::MigrationFailed { source, stop } = error else {
             return error;
         };
-        let running = stop.running.filter(|_| migration.is_some());
+        let running = stop.running;
         let stop = Box::new(self.stop(index, reports, running));
         match self.interrupt.requested() {
             Some(signal) => Error::Interrupted { signal, stop },
-            None => Error::MigrationFailed { message, stop },
+            None => Error::MigrationFailed { source, stop },
         }
     }
 
-    fn step(&mut self, conn: &mut D, step: &Step, migration: Option<&Migration>) -> Result<Done> {
-        match (step.action, migration) {
-            (Action::Apply, Some(m)) => self.migrate(conn, m, Direction::Up),
-            (Action::Revert, Some(m)) => self.migrate(conn, m, Direction::Down),
-            (Action::Record, Some(m)) | (Action::Rehash, Some(m)) => {
-                let mut sql = bookkeeping::record_sql(m, &m.checksum()?);
-                if step.action == Action::Rehash {
-                    sql.remove(0);
-                }
-                self.bookkeeping(conn, &sql, &step.version)
+    fn step(&mut self, conn: &mut D, step: &Step<'_>) -> Result<Done> {
+        match *step {
+            Step::Apply(m) => self.migrate(conn, m, Direction::Up),
+            Step::Revert(m) => self.migrate(conn, m, Direction::Down),
+            Step::Record(_) | Step::Rehash(_) | Step::Unrecord(_) => {
+                let sql = bookkeeping::stamp_sql(step);
+                self.bookkeeping(conn, &sql, step.version())
             }
-            (Action::Unrecord, _) => {
-                let sql = bookkeeping::unrecord_sql(&step.version);
-                self.bookkeeping(conn, &sql, &step.version)
-            }
-            (_, None) => Err(Error::BadInput(format!(
-                "version {} is not in the migration set, so it cannot be applied or reverted",
-                step.version
-            ))),
         }
     }
 
     /// Stamp's bookkeeping: always inside stamp's one transaction.
-    fn bookkeeping(&mut self, conn: &mut D, statements: &[String], version: &str) -> Result<Done> {
-        conn.batch_execute(&statements.join("\n"))
+    fn bookkeeping(&mut self, conn: &mut D, sql: &str, version: &str) -> Result<Done> {
+        conn.batch_execute(sql)
             .map_err(|e| Error::query(format!("cannot update the bookkeeping of {version}"), e))?;
         Ok(Done::default())
     }
@@ -284,7 +240,7 @@ impl<D: Driver> Run<'_, D> {
         // A COMMIT that fails (a deferred constraint, a full disk) is the migration's failure.
         transaction(
             conn,
-            |e| step.failed(&e),
+            |e| step.failed(e),
             |conn| {
                 let lock_wait = if self.enclosed {
                     Duration::ZERO
@@ -312,30 +268,20 @@ impl<D: Driver> Run<'_, D> {
 /// A non-transactional step: the dirty marker, the statements one by one, then the record
 /// and the cleared marker together, so that a crash anywhere in between leaves the marker.
 fn non_transactional<D: Driver>(conn: &mut D, step: &StepWork<'_>) -> Result<Done> {
-    let sql = step.bookkeeping(Elapsed::Unknown);
-    step.run_batch(conn, &sql.before.join("\n"))?;
+    if let Some(marker) = step.sql.marker() {
+        step.run_batch(conn, &marker)?;
+    }
     let started = Instant::now();
-    let body = step.body()?;
     if D::SPLIT_NON_TRANSACTIONAL {
-        for statement in split::split_statements(body) {
+        for statement in split::split_statements(step.body) {
             step.run_batch(conn, statement)?;
         }
-    } else if !split::is_effectively_empty(body) {
-        step.run_batch(conn, body)?;
+    } else if !split::is_effectively_empty(step.body) {
+        step.run_batch(conn, step.body)?;
     }
     let sql_time = started.elapsed();
-    let sql = step.bookkeeping(Elapsed::Millis(sql_time.as_millis()));
-    let after = format!(
-        "{}\n{}\n{}",
-        D::RESET_SESSION,
-        sql.diesel_row,
-        sql.after.join("\n")
-    );
-    transaction(
-        conn,
-        |e| step.failed(&e),
-        |conn| step.run_batch(conn, &after),
-    )?;
+    let end = step.tail(Elapsed::Millis(sql_time.as_millis()));
+    transaction(conn, |e| step.failed(e), |conn| step.run_batch(conn, &end))?;
     Ok(Done {
         sql_time,
         ..Done::default()
@@ -348,11 +294,13 @@ enum Direction {
     Down,
 }
 
-/// One migration to apply or revert, with what its SQL and bookkeeping need.
+/// One migration to apply or revert, with its SQL and its bookkeeping.
 struct StepWork<'a> {
     migration: &'a Migration,
     direction: Direction,
-    checksum: String,
+    /// The SQL to run: `up.sql` or `down.sql`.
+    body: &'a str,
+    sql: StepSql<'a>,
     reset: &'static str,
     /// The database's expression for the milliseconds the current batch has taken, when
     /// the body and its bookkeeping go in one batch.
@@ -361,25 +309,18 @@ struct StepWork<'a> {
 
 impl<'a> StepWork<'a> {
     fn new<D: Driver>(migration: &'a Migration, direction: Direction) -> Result<Self> {
-        // Read the file before any transaction starts, so an I/O error is not a SQL error.
-        match direction {
-            Direction::Up => migration.up_sql()?,
+        let body = match direction {
+            Direction::Up => migration.up_sql(),
             Direction::Down => migration.down_sql()?,
         };
         Ok(StepWork {
             migration,
             direction,
-            checksum: migration.checksum()?,
+            body,
+            sql: StepSql::new(migration, direction == Direction::Up),
             reset: D::RESET_SESSION,
             merged: D::ELAPSED_MS_SQL,
         })
-    }
-
-    fn body(&self) -> Result<&'a str> {
-        match self.direction {
-            Direction::Up => self.migration.up_sql(),
-            Direction::Down => self.migration.down_sql(),
-        }
     }
 
     fn action(&self) -> &'static str {
@@ -389,33 +330,26 @@ impl<'a> StepWork<'a> {
         }
     }
 
-    fn bookkeeping(&self, elapsed: Elapsed<'_>) -> StepSql {
-        match self.direction {
-            Direction::Up => bookkeeping::apply_sql(self.migration, &self.checksum, elapsed),
-            Direction::Down => bookkeeping::revert_sql(self.migration, &self.checksum),
-        }
-    }
-
     /// Whether the step still has work: its version is still pending (apply) or still
     /// applied (revert). Read inside the step's transaction, under the lock.
     fn still_to_do<D: Driver>(&self, conn: &mut D) -> Result<bool> {
         let recorded = conn
             .is_recorded(self.migration.version())
-            .map_err(|e| self.failed(&e))?;
+            .map_err(|e| self.failed(e))?;
         Ok(recorded == (self.direction == Direction::Down))
     }
 
     /// The body, the session reset and both bookkeeping rows, in the open transaction;
     /// returns the time the body took.
     fn run_in_transaction<D: Driver>(&self, conn: &mut D) -> Result<Duration> {
-        let body = self.body()?;
+        let body = self.body;
         let started = Instant::now();
         if let Some(elapsed) = self.merged {
             // One round trip: the database measures the body's duration itself, since the
             // tool cannot know it before sending the batch.
             let batch = format!(
                 "{}{}",
-                crate::script::terminated(body),
+                split::terminated(body),
                 self.tail(Elapsed::Sql(elapsed))
             );
             self.run_batch(conn, &batch)?;
@@ -432,28 +366,22 @@ impl<'a> StepWork<'a> {
     /// The session reset first (the rows must go where the bookkeeping tables are, not
     /// into a schema that the migration's `SET search_path` chose), then the rows.
     fn tail(&self, elapsed: Elapsed<'_>) -> String {
-        let sql = self.bookkeeping(elapsed);
-        format!(
-            "{}\n{}\n{}",
-            self.reset,
-            sql.inside.join("\n"),
-            sql.diesel_row
-        )
+        format!("{}\n{}", self.reset, self.sql.end(elapsed))
     }
 
     fn run_batch<D: Driver>(&self, conn: &mut D, sql: &str) -> Result<()> {
         if sql.trim().is_empty() {
             return Ok(());
         }
-        conn.batch_execute(sql).map_err(|e| self.failed(&e))
+        conn.batch_execute(sql).map_err(|e| self.failed(e))
     }
 
     /// A failure of this step; where the run stands, and what the step left, are filled
     /// in on the way up.
-    fn failed(&self, err: &dyn fmt::Display) -> Error {
+    fn failed(&self, source: diesel::result::Error) -> Error {
         let m = self.migration;
         Error::MigrationFailed {
-            message: err.to_string(),
+            source,
             stop: Box::new(Stop {
                 running: Some(Running {
                     version: m.version().to_owned(),

@@ -1,59 +1,34 @@
 //! Stopping a command from outside, such as the binary's SIGINT/SIGTERM handler.
 //!
-//! [`Interrupt::trigger`] records the request and cancels the statement the working session
-//! is running on a PostgreSQL server (`pg_cancel_backend`, from a connection of its own:
-//! diesel has no `PQcancel`). The engine checks the request at safe points (in the lock
-//! wait, between steps), and a cancelled statement fails its transaction, which rolls back;
-//! the command then returns [`Error::Interrupted`](crate::Error::Interrupted), the lock is
-//! released on the way out, and the report says what the database holds.
+//! [`Interrupt::trigger`] records the request and runs the canceller that the working
+//! session registered: on PostgreSQL it cancels the statement the session is running
+//! (`pg_cancel_backend`, from a connection of its own: diesel has no `PQcancel`). The
+//! engine checks the request at safe points (in the lock wait, between steps), and a
+//! cancelled statement fails its transaction, which rolls back; the command then returns
+//! [`Error::Interrupted`], the lock is released on the way
+//! out, and the report says what the database holds.
 
 use std::sync::{Arc, Mutex, PoisonError};
 
-use crate::db::DatabaseUrl;
-use crate::error::{Error, Result, Stop};
+use crate::error::{Error, Result};
+use crate::stop::{Signal, Stop};
 
-/// The signals that interrupt a command.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signal {
-    /// SIGINT (Ctrl-C).
-    Interrupt,
-    /// SIGTERM (`kill`, a deploy system stopping the job).
-    Terminate,
-}
+/// Cancels what the watched session runs on its server; says whether it cancelled one.
+pub(crate) type Canceller = Arc<dyn Fn() -> bool + Send + Sync>;
 
-impl Signal {
-    /// The conventional name, `SIGINT` or `SIGTERM`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Signal::Interrupt => "SIGINT",
-            Signal::Terminate => "SIGTERM",
-        }
-    }
-
-    /// The exit code of a process stopped by it: 128 + the signal's number.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Signal::Interrupt => 130,
-            Signal::Terminate => 143,
-        }
-    }
-}
-
-/// The server session to cancel: its backend, and the application name it runs under
-/// (behind a transaction pooler each transaction may run on another backend).
-#[derive(Debug, Clone)]
-#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-pub(crate) struct Target {
-    pub url: DatabaseUrl,
-    pub pid: i32,
-    /// The application name, when it is haven-migrate's own (unique to this process).
-    pub application_name: Option<String>,
-}
-
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct State {
     signal: Option<Signal>,
-    target: Option<Target>,
+    canceller: Option<Canceller>,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("signal", &self.signal)
+            .field("watching", &self.canceller.is_some())
+            .finish()
+    }
 }
 
 /// A handle to interrupt a command; clones share one state. The default never fires.
@@ -76,12 +51,12 @@ impl Interrupt {
     /// (PostgreSQL). Blocking (it connects to the server): call it from a thread of its own.
     /// Returns whether a server statement was cancelled.
     pub fn trigger(&self, signal: Signal) -> bool {
-        let target = {
+        let canceller = {
             let mut state = self.state();
             state.signal.get_or_insert(signal);
-            state.target.clone()
+            state.canceller.clone()
         };
-        target.is_some_and(|t| cancel(&t))
+        canceller.is_some_and(|cancel| cancel())
     }
 
     /// The signal, once [`Interrupt::trigger`] was called.
@@ -100,45 +75,15 @@ impl Interrupt {
         }
     }
 
-    /// Names the session that [`Interrupt::trigger`] cancels, until [`Interrupt::unwatch`].
+    /// What [`Interrupt::trigger`] runs, until [`Interrupt::unwatch`]: the working
+    /// session's way to cancel its statement.
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-    pub(crate) fn watch(&self, target: Target) {
-        self.state().target = Some(target);
+    pub(crate) fn watch(&self, canceller: Canceller) {
+        self.state().canceller = Some(canceller);
     }
 
     /// Forgets the session: it is closed.
     pub(crate) fn unwatch(&self) {
-        self.state().target = None;
+        self.state().canceller = None;
     }
-}
-
-#[cfg(feature = "postgres")]
-fn cancel(target: &Target) -> bool {
-    use diesel::sql_types::{Bool, Integer, Nullable, Text};
-    use diesel::{QueryableByName, RunQueryDsl};
-
-    #[derive(QueryableByName)]
-    struct Cancelled {
-        #[diesel(sql_type = Bool)]
-        cancelled: bool,
-    }
-    let Ok(mut conn) = crate::pool::connect_pg(&target.url) else {
-        return false;
-    };
-    // Only a statement that is running: an idle session has nothing to cancel, and a
-    // cancel that arrived late could hit the next statement instead.
-    diesel::sql_query(
-        "SELECT COALESCE(bool_or(pg_cancel_backend(pid)), false) AS cancelled \
-         FROM pg_stat_activity WHERE pid <> pg_backend_pid() AND state = 'active' \
-         AND (pid = $1 OR application_name = $2)",
-    )
-    .bind::<Integer, _>(target.pid)
-    .bind::<Nullable<Text>, _>(target.application_name.as_deref())
-    .get_result::<Cancelled>(&mut conn)
-    .is_ok_and(|row| row.cancelled)
-}
-
-#[cfg(not(feature = "postgres"))]
-fn cancel(_target: &Target) -> bool {
-    false
 }

@@ -3,10 +3,11 @@
 //!
 //! A plan is pure data computed from the migration set and the recorded state; the same
 //! plan is either executed (`execute`) or rendered as SQL (`script`), so the two cannot
-//! diverge.
+//! diverge. Each step carries the migration it acts on (a plan borrows its set), so no
+//! consumer looks anything up by position.
 
 use crate::error::{Error, Result};
-use crate::migrations::MigrationSet;
+use crate::source::{Migration, MigrationSet};
 use crate::state::DbState;
 
 /// Where a command should take the database.
@@ -29,9 +30,17 @@ impl std::str::FromStr for Target {
 
     fn from_str(s: &str) -> Result<Self> {
         let s = s.trim();
+        // Digits only: `usize::from_str` also takes a sign, which made `++1` and `-+1` steps.
         let steps = |digits: &str| {
-            digits.parse::<usize>().map_err(|_| {
-                Error::BadInput(format!("`{s}` is not a step count; write e.g. +1 or -2"))
+            let count = digits
+                .bytes()
+                .all(|b| b.is_ascii_digit())
+                .then(|| digits.parse::<usize>().ok())
+                .flatten();
+            count.ok_or_else(|| {
+                Error::BadInput(format!(
+                    "`{s}` is not a step count: write + or - and digits, e.g. +1 or -2"
+                ))
             })
         };
         match s {
@@ -47,48 +56,43 @@ impl std::str::FromStr for Target {
     }
 }
 
-/// Resolves a revision to an index in `set`: exact version, then unique prefix, then name.
-pub fn resolve_rev(set: &MigrationSet, rev: &str) -> Result<usize> {
-    if let Some(i) = set.position(rev) {
-        return Ok(i);
+/// Resolves a revision: exact version, then unique version prefix, then name.
+pub fn resolve_rev<'s>(set: &'s MigrationSet, rev: &str) -> Result<&'s Migration> {
+    if let Some(m) = set.get(rev) {
+        return Ok(m);
     }
-    let describe = |i: &usize| {
-        let m = &set.migrations()[*i];
-        format!("{} ({})", m.version(), m.name())
-    };
-    let all = set.migrations().iter().enumerate();
-    let by_prefix: Vec<usize> = all
-        .clone()
-        .filter(|(_, m)| m.version().starts_with(rev))
-        .map(|(i, _)| i)
-        .collect();
-    let by_name: Vec<usize> = all
-        .filter(|(_, m)| m.name() == rev || m.dir_name() == rev)
-        .map(|(i, _)| i)
+    let by_prefix: Vec<&Migration> = set
+        .migrations()
+        .iter()
+        .filter(|m| m.version().starts_with(rev))
         .collect();
     let found = if by_prefix.is_empty() {
-        by_name
+        set.migrations()
+            .iter()
+            .filter(|m| m.name() == rev || m.dir_name() == rev)
+            .collect()
     } else {
         by_prefix
     };
     match found.as_slice() {
-        [one] => Ok(*one),
+        [one] => Ok(one),
         [] => Err(Error::UnknownRevision {
             rev: rev.to_owned(),
-            candidates: set
-                .migrations()
-                .iter()
-                .map(|m| format!("{} ({})", m.version(), m.name()))
-                .collect(),
+            candidates: set.migrations().iter().map(label).collect(),
         }),
         many => Err(Error::AmbiguousRevision {
             rev: rev.to_owned(),
-            candidates: many.iter().map(describe).collect(),
+            candidates: many.iter().map(|m| label(m)).collect(),
         }),
     }
 }
 
-/// What a step does.
+/// `version (name)`, for messages.
+fn label(m: &Migration) -> String {
+    format!("{} ({})", m.version(), m.name())
+}
+
+/// What a step does, for reports.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
@@ -104,36 +108,91 @@ pub enum Action {
     Rehash,
 }
 
-/// One step of a plan.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Step {
-    /// What to do.
-    pub action: Action,
-    /// The version concerned.
-    pub version: String,
-    /// Its index in the migration set; `None` for a recorded version unknown to the set.
-    pub index: Option<usize>,
+/// One step of a plan, with the migration it acts on.
+#[derive(Debug, Clone)]
+pub enum Step<'s> {
+    /// Run `up.sql` and record the version.
+    Apply(&'s Migration),
+    /// Run `down.sql` and remove the record.
+    Revert(&'s Migration),
+    /// Record as applied without running SQL (stamp).
+    Record(&'s Migration),
+    /// Re-record the checksum of an applied migration (stamp --rehash).
+    Rehash(&'s Migration),
+    /// Remove the record of a version (stamp), which may be unknown to the set
+    /// (`stamp --purge`).
+    Unrecord(Recorded<'s>),
+}
+
+/// A recorded version, with its migration when the set has one.
+#[derive(Debug, Clone)]
+pub enum Recorded<'s> {
+    /// A version of the set.
+    Known(&'s Migration),
+    /// A version the database records but no migration has.
+    Unknown(String),
+}
+
+impl<'s> Step<'s> {
+    /// What the step does.
+    pub fn action(&self) -> Action {
+        match self {
+            Step::Apply(_) => Action::Apply,
+            Step::Revert(_) => Action::Revert,
+            Step::Record(_) => Action::Record,
+            Step::Rehash(_) => Action::Rehash,
+            Step::Unrecord(_) => Action::Unrecord,
+        }
+    }
+
+    /// The migration it acts on; `None` for an unknown recorded version.
+    pub fn migration(&self) -> Option<&'s Migration> {
+        match self {
+            Step::Apply(m) | Step::Revert(m) | Step::Record(m) | Step::Rehash(m) => Some(m),
+            Step::Unrecord(Recorded::Known(m)) => Some(m),
+            Step::Unrecord(Recorded::Unknown(_)) => None,
+        }
+    }
+
+    /// The version it acts on.
+    pub fn version(&self) -> &str {
+        match self {
+            Step::Unrecord(Recorded::Unknown(v)) => v,
+            _ => self.migration().map_or("", Migration::version),
+        }
+    }
+
+    /// The migration's name; empty for an unknown version.
+    pub fn name(&self) -> &'s str {
+        self.migration().map_or("", Migration::name)
+    }
 }
 
 /// An ordered list of steps.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Plan {
+#[derive(Debug, Clone, Default)]
+pub struct Plan<'s> {
     /// The steps, in execution order.
-    pub steps: Vec<Step>,
+    pub steps: Vec<Step<'s>>,
 }
 
-impl Plan {
+impl Plan<'_> {
     /// True when there is nothing to do.
     pub fn is_empty(&self) -> bool {
         self.steps.is_empty()
     }
-}
 
-fn step(set: &MigrationSet, action: Action, index: usize) -> Step {
-    Step {
-        action,
-        version: set.migrations()[index].version().to_owned(),
-        index: Some(index),
+    /// Checks the SQL every step would run, before anything runs: a missing `down.sql` or
+    /// a refused statement (see `sql::forbidden`) stops a command, or a script, with
+    /// nothing changed or printed, not half-way through.
+    pub fn check_sql(&self) -> Result<()> {
+        for step in &self.steps {
+            match step {
+                Step::Apply(m) => m.runnable_sql(true).map(drop)?,
+                Step::Revert(m) => m.runnable_sql(false).map(drop)?,
+                Step::Record(_) | Step::Rehash(_) | Step::Unrecord(_) => {}
+            }
+        }
+        Ok(())
     }
 }
 
@@ -144,26 +203,27 @@ pub struct UpgradeRules {
     pub allow_out_of_order: bool,
 }
 
-/// The indexes of pending migrations, in order.
-fn pending(set: &MigrationSet, state: &DbState, rules: UpgradeRules) -> Vec<usize> {
+/// The pending migrations, in order.
+fn pending<'s>(set: &'s MigrationSet, state: &DbState, rules: UpgradeRules) -> Vec<&'s Migration> {
     let newest = state.newest_applied().map(|r| r.version.as_str());
-    (0..set.migrations().len())
-        .filter(|&i| {
-            let v = set.migrations()[i].version();
+    set.migrations()
+        .iter()
+        .filter(|m| {
+            let v = m.version();
             !state.is_applied(v) && (rules.allow_out_of_order || newest.is_none_or(|n| v > n))
         })
         .collect()
 }
 
 /// The plan of `upgrade TARGET`.
-pub fn upgrade(
-    set: &MigrationSet,
+pub fn upgrade<'s>(
+    set: &'s MigrationSet,
     state: &DbState,
     target: &Target,
     rules: UpgradeRules,
-) -> Result<Plan> {
+) -> Result<Plan<'s>> {
     let pending = pending(set, state, rules);
-    let chosen: Vec<usize> = match target {
+    let chosen: Vec<&Migration> = match target {
         Target::Head => pending,
         Target::Forward(n) if *n > pending.len() => {
             return Err(Error::BadInput(format!(
@@ -174,39 +234,38 @@ pub fn upgrade(
         }
         Target::Forward(n) => pending.into_iter().take(*n).collect(),
         Target::Rev(rev) => {
-            let last = resolve_rev(set, rev)?;
-            pending.into_iter().filter(|&i| i <= last).collect()
+            let last = resolve_rev(set, rev)?.version();
+            pending
+                .into_iter()
+                .filter(|m| m.version() <= last)
+                .collect()
         }
         Target::Back(0) => Vec::new(),
         Target::Base | Target::Back(_) => {
             return Err(Error::BadInput(format!(
-                "upgrade cannot go to {}; use `haven-migrate downgrade` to revert",
-                describe(target)
+                "upgrade cannot go to {target}; use `haven-migrate downgrade` to revert"
             )))
         }
     };
     Ok(Plan {
-        steps: chosen
-            .into_iter()
-            .map(|i| step(set, Action::Apply, i))
-            .collect(),
+        steps: chosen.into_iter().map(Step::Apply).collect(),
     })
 }
 
-/// The indexes of applied migrations known to the set, newest first.
-fn applied_newest_first(set: &MigrationSet, state: &DbState) -> Vec<usize> {
-    let mut applied: Vec<usize> = state
+/// The applied migrations known to the set, newest first.
+fn applied_newest_first<'s>(set: &'s MigrationSet, state: &DbState) -> Vec<&'s Migration> {
+    let mut applied: Vec<&Migration> = state
         .applied()
-        .filter_map(|r| set.position(&r.version))
+        .filter_map(|r| set.get(&r.version))
         .collect();
     applied.reverse();
     applied
 }
 
 /// The plan of `downgrade TARGET`: revert every applied migration newer than the target.
-pub fn downgrade(set: &MigrationSet, state: &DbState, target: &Target) -> Result<Plan> {
+pub fn downgrade<'s>(set: &'s MigrationSet, state: &DbState, target: &Target) -> Result<Plan<'s>> {
     let applied = applied_newest_first(set, state);
-    let chosen: Vec<usize> = match target {
+    let chosen: Vec<&Migration> = match target {
         Target::Base => applied,
         Target::Back(n) if *n > applied.len() => {
             return Err(Error::BadInput(format!(
@@ -216,47 +275,39 @@ pub fn downgrade(set: &MigrationSet, state: &DbState, target: &Target) -> Result
         }
         Target::Back(n) => applied.into_iter().take(*n).collect(),
         Target::Forward(0) => Vec::new(),
-        Target::Head => {
-            let head = set.migrations().len().saturating_sub(1);
-            keep_through(set, state, applied, head)?
-        }
-        Target::Rev(rev) => {
-            let keep = resolve_rev(set, rev)?;
-            keep_through(set, state, applied, keep)?
-        }
+        Target::Head => match set.head() {
+            Some(head) => keep_through(state, applied, head)?,
+            None => Vec::new(),
+        },
+        Target::Rev(rev) => keep_through(state, applied, resolve_rev(set, rev)?)?,
         Target::Forward(_) => {
             return Err(Error::BadInput(format!(
-                "downgrade cannot go to {}; use `haven-migrate upgrade`",
-                describe(target)
+                "downgrade cannot go to {target}; use `haven-migrate upgrade`"
             )))
         }
     };
     Ok(Plan {
-        steps: chosen
-            .into_iter()
-            .map(|i| step(set, Action::Revert, i))
-            .collect(),
+        steps: chosen.into_iter().map(Step::Revert).collect(),
     })
 }
 
-fn keep_through(
-    set: &MigrationSet,
+/// The applied migrations newer than `keep`, which must itself be applied.
+fn keep_through<'s>(
     state: &DbState,
-    applied: Vec<usize>,
-    keep: usize,
-) -> Result<Vec<usize>> {
-    let Some(m) = set.migrations().get(keep) else {
-        return Ok(Vec::new());
-    };
-    if !state.is_applied(m.version()) {
+    applied: Vec<&'s Migration>,
+    keep: &Migration,
+) -> Result<Vec<&'s Migration>> {
+    if !state.is_applied(keep.version()) {
         return Err(Error::BadInput(format!(
-            "cannot downgrade to {} ({}): it is not applied, so there is nothing to keep; \
+            "cannot downgrade to {}: it is not applied, so there is nothing to keep; \
              see `haven-migrate history`, or use `downgrade base`",
-            m.version(),
-            m.name()
+            label(keep)
         )));
     }
-    Ok(applied.into_iter().filter(|&i| i > keep).collect())
+    Ok(applied
+        .into_iter()
+        .filter(|m| m.version() > keep.version())
+        .collect())
 }
 
 /// Options of `stamp`.
@@ -268,107 +319,110 @@ pub struct StampRules {
     pub rehash: bool,
 }
 
-/// The index of the newest applied migration known to the set, or `None` at base.
-fn position(set: &MigrationSet, state: &DbState) -> Option<usize> {
+/// How many migrations of the set are applied up to the newest applied one.
+fn applied_count(set: &MigrationSet, state: &DbState) -> usize {
     state
         .applied()
         .filter_map(|r| set.position(&r.version))
         .max()
+        .map_or(0, |p| p + 1)
 }
 
-/// Resolves a target to "everything up to this index" (`None` = base) for `stamp`.
-pub fn stamp_target(set: &MigrationSet, state: &DbState, target: &Target) -> Result<Option<usize>> {
+/// Resolves a target to "everything up to this migration" (`None` = base) for `stamp`.
+pub fn stamp_target<'s>(
+    set: &'s MigrationSet,
+    state: &DbState,
+    target: &Target,
+) -> Result<Option<&'s Migration>> {
     let count = set.migrations().len();
-    let here = position(set, state).map_or(0, |p| p + 1);
-    let upto = |n: usize| if n == 0 { None } else { Some(n - 1) };
+    let here = applied_count(set, state);
+    let upto = |n: usize| n.checked_sub(1).map(|i| &set.migrations()[i]);
     match target {
-        Target::Head => Ok(count.checked_sub(1)),
+        Target::Head => Ok(set.head()),
         Target::Base => Ok(None),
         Target::Rev(rev) => resolve_rev(set, rev).map(Some),
         Target::Forward(n) if here + n <= count => Ok(upto(here + n)),
         Target::Back(n) if *n <= here => Ok(upto(here - n)),
         _ => Err(Error::BadInput(format!(
-            "cannot stamp {}: {here} of {count} migrations are applied",
-            describe(target)
+            "cannot stamp {target}: {here} of {count} migrations are applied"
         ))),
     }
 }
 
 /// The plan of `stamp`: make the recorded set equal "everything up to `upto`".
-pub fn stamp(
-    set: &MigrationSet,
+pub fn stamp<'s>(
+    set: &'s MigrationSet,
     state: &DbState,
-    upto: Option<usize>,
+    upto: Option<&Migration>,
     rules: StampRules,
-) -> Result<Plan> {
-    let wanted = |i: usize| upto.is_some_and(|u| i <= u);
+) -> Result<Plan<'s>> {
+    let wanted = |m: &Migration| upto.is_some_and(|u| m.version() <= u.version());
     let mut steps = Vec::new();
     if rules.purge {
-        for rec in state.records().filter(|r| set.get(&r.version).is_none()) {
-            steps.push(Step {
-                action: Action::Unrecord,
-                version: rec.version.clone(),
-                index: None,
-            });
+        let unknown = state.records().filter(|r| set.get(&r.version).is_none());
+        steps.extend(unknown.map(|r| Step::Unrecord(Recorded::Unknown(r.version.clone()))));
+    }
+    for m in set.migrations().iter().rev() {
+        if !wanted(m) && state.get(m.version()).is_some() {
+            steps.push(Step::Unrecord(Recorded::Known(m)));
         }
     }
-    for i in (0..set.migrations().len()).rev() {
-        let rec = state.get(set.migrations()[i].version());
-        if !wanted(i) && rec.is_some() {
-            steps.push(step(set, Action::Unrecord, i));
+    for m in set.migrations().iter().filter(|m| wanted(m)) {
+        if let Some(step) = stamp_step(m, state, rules)? {
+            steps.push(step);
         }
-    }
-    for (i, m) in set
-        .migrations()
-        .iter()
-        .enumerate()
-        .filter(|(i, _)| wanted(*i))
-    {
-        let rec = state.get(m.version());
-        let action = match rec {
-            Some(r) if r.applied && !r.dirty && r.checksum.is_some() => {
-                if rules.rehash && r.checksum.as_deref() != Some(m.checksum()?.as_str()) {
-                    Some(Action::Rehash)
-                } else {
-                    None
-                }
-            }
-            Some(r) if r.applied && !r.dirty => Some(Action::Rehash),
-            _ => Some(Action::Record),
-        };
-        steps.extend(action.map(|a| step(set, a, i)));
     }
     Ok(Plan { steps })
 }
 
-/// A human-readable name of a target for messages.
-pub fn describe(target: &Target) -> String {
-    match target {
-        Target::Head => "head".into(),
-        Target::Base => "base".into(),
-        Target::Forward(n) => format!("+{n}"),
-        Target::Back(n) => format!("-{n}"),
-        Target::Rev(r) => r.clone(),
+/// What stamping `m` as applied takes: nothing when it is recorded with the right checksum.
+fn stamp_step<'s>(
+    m: &'s Migration,
+    state: &DbState,
+    rules: StampRules,
+) -> Result<Option<Step<'s>>> {
+    Ok(match state.get(m.version()) {
+        Some(r) if r.applied && !r.dirty => match r.checksum.as_deref() {
+            // Applied by another tool: record the checksum it lacks.
+            None => Some(Step::Rehash(m)),
+            Some(stored) if rules.rehash && stored != m.checksum() => Some(Step::Rehash(m)),
+            Some(_) => None,
+        },
+        _ => Some(Step::Record(m)),
+    })
+}
+
+impl std::fmt::Display for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Target::Head => f.write_str("head"),
+            Target::Base => f.write_str("base"),
+            Target::Forward(n) => write!(f, "+{n}"),
+            Target::Back(n) => write!(f, "-{n}"),
+            Target::Rev(r) => f.write_str(r),
+        }
     }
 }
 
-/// Resolves one side of an offline `FROM:TO` range to "applied up to index" (`None` = base).
-pub fn range_point(set: &MigrationSet, text: &str) -> Result<Option<usize>> {
+/// Resolves one side of an offline `FROM:TO` range to "applied up to this migration"
+/// (`None` = base).
+pub fn range_point<'s>(set: &'s MigrationSet, text: &str) -> Result<Option<&'s Migration>> {
     match text.parse::<Target>()? {
         Target::Base => Ok(None),
-        Target::Head => Ok(set.migrations().len().checked_sub(1)),
+        Target::Head => Ok(set.head()),
         Target::Rev(rev) => resolve_rev(set, &rev).map(Some),
         other => Err(Error::BadInput(format!(
-            "`{}` cannot be part of FROM:TO; use base, head or a revision",
-            describe(&other)
+            "`{other}` cannot be part of FROM:TO; use base, head or a revision"
         ))),
     }
 }
 
 /// The recorded state implied by "everything up to `upto` is applied", for offline plans.
-pub fn assumed_state(set: &MigrationSet, upto: Option<usize>) -> DbState {
-    let rows = set.migrations()[..upto.map_or(0, |u| u + 1)]
+pub fn assumed_state(set: &MigrationSet, upto: Option<&Migration>) -> DbState {
+    let rows = set
+        .migrations()
         .iter()
+        .filter(|m| upto.is_some_and(|u| m.version() <= u.version()))
         .map(|m| crate::state::DieselRow {
             version: m.version().to_owned(),
             run_on: None,

@@ -3,7 +3,7 @@
 //! process ends, however it ends (a panic, `exit`, Ctrl-C).
 //!
 //! One implementation for two users that differ only in their [`Config`]: the test harness
-//! (`tests/common`: scram-sha-256 with a generated password, room for many connections) and
+//! (`tests/support`: scram-sha-256 with a generated password, room for many connections) and
 //! the benchmark (`examples/bench`: trust auth and default settings, the benchmark
 //! conditions of DESIGN.md). Both include this file with `#[path = "..."] mod pg_cluster;`,
 //! so it stays self-contained: std, tempfile and the library's `pg_tools` (where the

@@ -6,7 +6,7 @@
 //! catalog is the one before, and `up.sql` runs again. The refusals are typed errors.
 #![cfg(all(feature = "autogen", feature = "sqlite"))]
 
-mod common;
+mod support;
 
 use std::path::Path;
 
@@ -108,7 +108,7 @@ fn schema_rs_declares_the_nine_haven_tables() {
 
 #[test]
 fn a_database_at_head_is_what_schema_rs_declares() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let mut conn = pg_at_head(&db.url);
     let actual = inspect(&mut conn).expect("inspect");
     let expected = schema_rs();
@@ -141,7 +141,7 @@ fn a_database_at_head_is_what_schema_rs_declares() {
 
 #[test]
 fn inspect_sees_what_print_schema_sees() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let mut conn = PgConnection::establish(&db.url).expect("connect");
     conn.batch_execute(
         "CREATE TYPE mood AS ENUM ('ok', 'meh');
@@ -200,9 +200,9 @@ fn inspect_sees_what_print_schema_sees() {
 
 /// The two databases at head, with a row in users, and what the generator reads from them.
 struct Sides {
-    _pg_db: common::PgTestDb,
+    _pg_db: support::PgTestDb,
     pg: PgConnection,
-    _sqlite_db: common::SqliteTestDb,
+    _sqlite_db: support::SqliteTestDb,
     sqlite: SqliteConnection,
     actual: Schema,
     objects: Vec<SqliteObject>,
@@ -212,9 +212,9 @@ const USER_ROW: &str = "INSERT INTO users (wallet_address, email, display_name)
     VALUES ('0x52908400098527886E0F7030069857D2E4169EE7', 'a@b.c', 'Ann')";
 
 fn sides() -> Sides {
-    let pg_db = common::pg_database();
+    let pg_db = support::pg_database();
     let mut pg = pg_at_head(&pg_db.url);
-    let sqlite_db = common::sqlite_database();
+    let sqlite_db = support::sqlite_database();
     let mut sqlite = sqlite_at_head(&sqlite_db.url);
     pg.batch_execute(USER_ROW).expect("a user row");
     sqlite.batch_execute(USER_ROW).expect("a user row");

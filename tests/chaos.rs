@@ -9,17 +9,16 @@
 //! `HAVEN_CHAOS_SEED=N` replays a run's choices (the kill moments race with the server, so
 //! a replay is close, not exact), and `HAVEN_CHAOS_ROUNDS` changes the number of kills.
 
-mod common;
-mod safety_support;
+mod support;
 
 use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use common::pgbouncer::Mode;
-use common::PgTestDb;
-use safety_support::{haven, run, wait_until, Background};
+use support::pgbouncer::Mode;
+use support::PgTestDb;
+use support::{haven_on, run, wait_until, Background};
 
 /// How many migrations the synthetic set has.
 const COUNT: usize = 100;
@@ -198,7 +197,7 @@ fn repair(db: &PgTestDb, i: usize, url: &str, dir: &Path, cwd: &Path) {
             version(i - 1)
         }
     };
-    run(haven(url, dir, cwd).args(["stamp", &target])).expect_code(0);
+    run(haven_on(url, dir, cwd).args(["stamp", &target])).code(0);
 }
 
 /// Waits until the killed run's server backend is gone (it notices its client died).
@@ -253,7 +252,7 @@ fn chaos(
             "round {round}: {} killed after {delay:?}",
             command.join(" ")
         );
-        let child = Background::spawn(haven(url, &dir, tmp.path()).args(command));
+        let child = Background::spawn(haven_on(url, &dir, tmp.path()).args(command));
         std::thread::sleep(delay);
         let killed = child.kill9();
         if std::env::var_os("HAVEN_CHAOS_VERBOSE").is_some() {
@@ -266,7 +265,7 @@ fn chaos(
             check_invariants(db, with_non_transactional, &format!("{context}, repaired"));
         }
     }
-    run(haven(url, &dir, tmp.path()).args(["upgrade", "head"])).expect_code(0);
+    run(haven_on(url, &dir, tmp.path()).args(["upgrade", "head"])).code(0);
     let seen = observe(db, with_non_transactional);
     assert_eq!(
         seen.diesel.len(),
@@ -274,8 +273,8 @@ fn chaos(
         "every version recorded at the end"
     );
     assert!(seen.objects.iter().all(|o| *o == Objects::Full));
-    run(haven(url, &dir, tmp.path()).arg("check")).expect_code(0);
-    run(haven(url, &dir, tmp.path()).args(["downgrade", "base"])).expect_code(0);
+    run(haven_on(url, &dir, tmp.path()).arg("check")).code(0);
+    run(haven_on(url, &dir, tmp.path()).args(["downgrade", "base"])).code(0);
     check_invariants(db, with_non_transactional, "the end");
 }
 
@@ -283,11 +282,11 @@ fn chaos(
 #[ignore = "long, and needs PgBouncer (package pgbouncer); run by .ci/run"]
 fn killed_runs_never_leave_an_inconsistent_database() {
     let mut rng = fastrand::Rng::with_seed(seed());
-    let direct = common::pg_database();
+    let direct = support::pg_database();
     chaos(&direct, &direct.url, true, rounds(14), &mut rng);
     // Through a transaction pooler the lock is per transaction, and non-transactional
     // migrations are refused: an all-transactional set.
-    let pooled = common::pg_database();
+    let pooled = support::pg_database();
     let url = pooled.pgbouncer_url(Mode::Transaction);
     chaos(&pooled, &url, false, rounds(6), &mut rng);
 }

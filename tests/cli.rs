@@ -2,14 +2,13 @@
 //! completions, `revision`, and offline `--sql` scripts. Every test runs the built binary in
 //! its own temp dir with a clean environment (see `cli_support`).
 
-mod cli_support;
-mod common;
+mod support;
 
 use std::fs;
 use std::path::Path;
 use std::process::Command as StdCommand;
 
-use cli_support::{
+use support::{
     applied_flags, applied_versions, copy_of_repo_migrations, history_filters, hm, repo_migrations,
     run_std, subdirs, workdir, write_migration, Run, NAMES, VERSIONS,
 };
@@ -152,7 +151,7 @@ fn completions_bash_prints_a_completion_script() {
 
 #[test]
 fn sqlite_upgrade_and_downgrade_to_every_kind_of_target() {
-    let db = common::sqlite_database();
+    let db = support::sqlite_database();
     let cwd = db.dir.path();
     let dir = repo_migrations("sqlite");
 
@@ -229,7 +228,7 @@ fn sqlite_upgrade_and_downgrade_to_every_kind_of_target() {
 
 #[test]
 fn an_exact_version_beats_a_prefix_and_a_unique_prefix_resolves() {
-    let db = common::sqlite_database();
+    let db = support::sqlite_database();
     let cwd = db.dir.path();
     let dir = cwd.join("migrations");
     // diesel CLI 2.3 style 18-digit versions next to 14-digit ones: 20260301000000 is one
@@ -290,7 +289,7 @@ fn an_exact_version_beats_a_prefix_and_a_unique_prefix_resolves() {
 
 #[test]
 fn a_name_shared_by_two_migrations_is_ambiguous_and_the_directory_name_is_not() {
-    let db = common::sqlite_database();
+    let db = support::sqlite_database();
     let cwd = db.dir.path();
     let dir = cwd.join("migrations");
     for name in [
@@ -329,7 +328,7 @@ fn a_name_shared_by_two_migrations_is_ambiguous_and_the_directory_name_is_not() 
 
 #[test]
 fn sqlite_stamp_head_base_rev_and_purge() {
-    let db = common::sqlite_database();
+    let db = support::sqlite_database();
     let cwd = db.dir.path();
     let dir = repo_migrations("sqlite");
 
@@ -372,7 +371,7 @@ fn sqlite_stamp_head_base_rev_and_purge() {
 
 #[test]
 fn sqlite_check_exits_0_3_and_4() {
-    let db = common::sqlite_database();
+    let db = support::sqlite_database();
     let cwd = db.dir.path();
     // Nothing applied (and no file yet): pending.
     sq(cwd, &db.url, &["check"])
@@ -405,7 +404,7 @@ fn sqlite_check_exits_0_3_and_4() {
 
 #[test]
 fn zero_steps_are_no_ops() {
-    let db = common::sqlite_database();
+    let db = support::sqlite_database();
     let cwd = db.dir.path();
     let dir = repo_migrations("sqlite");
     sq(cwd, &db.url, &["upgrade", "+2"]).ok();
@@ -424,7 +423,7 @@ fn zero_steps_are_no_ops() {
 
 #[test]
 fn global_flags_work_before_and_after_the_subcommand() {
-    let db = common::sqlite_database();
+    let db = support::sqlite_database();
     let cwd = db.dir.path();
     let dir = repo_migrations("sqlite");
     let dir = dir.to_str().expect("UTF-8");
@@ -610,7 +609,7 @@ fn a_diesel_toml_in_the_working_dir_selects_the_sibling_for_a_sqlite_url() {
 #[test]
 fn from_the_repo_root_diesel_toml_selects_the_backend_directory() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let db = common::sqlite_database();
+    let db = support::sqlite_database();
     // Read-only commands only: nothing in the checkout may change.
     let sqlite = hm(root, &["--database-url", &db.url, "history", "--verbose"]);
     sqlite.ok();
@@ -644,7 +643,7 @@ fn from_the_repo_root_diesel_toml_selects_the_backend_directory() {
 
 #[test]
 fn history_shows_every_migration_and_takes_an_inclusive_range() {
-    let db = common::sqlite_database();
+    let db = support::sqlite_database();
     let cwd = db.dir.path();
     sq(cwd, &db.url, &["upgrade", "+2"]).ok();
     let run = sq(cwd, &db.url, &["history"]);
@@ -684,7 +683,7 @@ fn history_shows_every_migration_and_takes_an_inclusive_range() {
 
 #[test]
 fn json_output_is_one_object_for_success_and_for_failure() {
-    let db = common::sqlite_database();
+    let db = support::sqlite_database();
     let cwd = db.dir.path();
     sq(cwd, &db.url, &["upgrade", "+1", "-q"]).ok();
     let run = sq(cwd, &db.url, &["history", "--format", "json"]);
@@ -791,7 +790,7 @@ fn chrono_like(text: &str) -> bool {
 /// Asserts that `args` fails with `code` and says each of `needles`, and that the database
 /// (bookkeeping and tables) is unchanged.
 #[track_caller]
-fn refused(db: &common::SqliteTestDb, args: &[&str], code: i32, needles: &[&str]) -> Run {
+fn refused(db: &support::SqliteTestDb, args: &[&str], code: i32, needles: &[&str]) -> Run {
     let (tables, books) = (user_tables(&db.path), bookkeeping(&db.path));
     let run = sq(db.dir.path(), &db.url, args);
     run.code(code).says(needles);
@@ -806,7 +805,7 @@ fn refused(db: &common::SqliteTestDb, args: &[&str], code: i32, needles: &[&str]
 
 #[test]
 fn bad_targets_exit_2_and_change_nothing() {
-    let db = common::sqlite_database();
+    let db = support::sqlite_database();
     sq(db.dir.path(), &db.url, &["upgrade", "+2"]).ok();
     let unknown = refused(&db, &["upgrade", "nope"], 2, &["unknown revision `nope`"]);
     for (v, n) in VERSIONS.iter().zip(NAMES) {
@@ -854,7 +853,7 @@ fn bad_targets_exit_2_and_change_nothing() {
 
 #[test]
 fn a_database_version_unknown_to_the_migrations_is_named_with_stamp_suggested() {
-    let db = common::sqlite_database();
+    let db = support::sqlite_database();
     let cwd = db.dir.path();
     sq(cwd, &db.url, &["upgrade", "-q"]).ok();
     sqlite3(
@@ -894,7 +893,7 @@ fn a_database_version_unknown_to_the_migrations_is_named_with_stamp_suggested() 
 
 #[test]
 fn a_malformed_migration_directory_name_is_exit_2() {
-    let db = common::sqlite_database();
+    let db = support::sqlite_database();
     let dir = db.dir.path().join("m");
     write_migration(&dir, "2026-01-01-000001_ok", "SELECT 1;", Some("SELECT 1;"));
     write_migration(&dir, "add_users", "SELECT 1;", Some("SELECT 1;"));
@@ -914,7 +913,7 @@ fn a_malformed_migration_directory_name_is_exit_2() {
 
 #[test]
 fn a_migration_without_up_sql_is_exit_2() {
-    let db = common::sqlite_database();
+    let db = support::sqlite_database();
     let dir = db.dir.path().join("m");
     write_migration(
         &dir,
@@ -933,7 +932,7 @@ fn a_migration_without_up_sql_is_exit_2() {
 
 #[test]
 fn a_metadata_toml_that_does_not_parse_is_exit_2_and_named() {
-    let db = common::sqlite_database();
+    let db = support::sqlite_database();
     let dir = db.dir.path().join("m");
     write_migration(
         &dir,
@@ -964,7 +963,7 @@ fn a_metadata_toml_that_does_not_parse_is_exit_2_and_named() {
 
 #[test]
 fn duplicate_versions_are_exit_2() {
-    let db = common::sqlite_database();
+    let db = support::sqlite_database();
     let dir = db.dir.path().join("m");
     // The same version once with dashes and once without.
     write_migration(
@@ -990,7 +989,7 @@ fn duplicate_versions_are_exit_2() {
 
 #[test]
 fn a_missing_down_sql_stops_a_downgrade_before_anything_is_reverted() {
-    let db = common::sqlite_database();
+    let db = support::sqlite_database();
     let cwd = db.dir.path();
     let dir = cwd.join("m");
     // The OLDEST lacks down.sql: `downgrade base` must not revert the newer ones first.
@@ -1093,7 +1092,7 @@ fn an_unopenable_sqlite_path_is_exit_1() {
 
 #[test]
 fn a_failing_statement_names_the_migration_and_keeps_the_earlier_ones() {
-    let db = common::sqlite_database();
+    let db = support::sqlite_database();
     let cwd = db.dir.path();
     let dir = cwd.join("m");
     write_migration(
@@ -1198,14 +1197,8 @@ fn offline_sql_needs_no_connection() {
 /// `haven-migrate --database-url NOWHERE --migration-dir DIR ARGS`, as a std command whose
 /// stdout the caller chooses.
 fn offline_sql(cwd: &Path, dir: &Path, args: &[&str]) -> StdCommand {
-    let mut cmd = StdCommand::new(assert_cmd::cargo::cargo_bin("haven-migrate"));
-    cmd.current_dir(cwd)
-        .env_remove("DATABASE_URL")
-        .env_remove("MIGRATION_DIRECTORY")
-        .env_remove("DIESEL_CONFIG_FILE")
-        .args(["--database-url", NOWHERE, "--migration-dir"])
-        .arg(dir)
-        .args(args);
+    let mut cmd = support::haven_on(NOWHERE, dir, cwd);
+    cmd.args(args);
     cmd
 }
 
@@ -1238,7 +1231,8 @@ fn sql_scripts_are_written_whole_or_not_at_all() {
     );
     assert!(full_script.stdout.ends_with("COMMIT;\n\n"));
 
-    // The last one reverted cannot be read: nothing of the script is written.
+    // The last one reverted is not UTF-8 text (exit 2, naming it): nothing of the script is
+    // written.
     let oldest = dir.join("2026-01-01-000001_table_1/down.sql");
     fs::write(&oldest, b"DROP TABLE t1; -- \xff not UTF-8\n").expect("write");
     let unreadable = run_std(&mut offline_sql(
@@ -1247,10 +1241,12 @@ fn sql_scripts_are_written_whole_or_not_at_all() {
         &["downgrade", "head:base", "--sql"],
     ));
     unreadable
-        .code(1)
-        .stderr_has("cannot read")
+        .code(2)
+        .stderr_has("not UTF-8")
         .stderr_has("000001_table_1/down.sql");
     assert_eq!(unreadable.stdout, "", "no partial script");
+    // Every command that reads the migrations' files refuses a set with such a file: mend it.
+    fs::write(&oldest, b"DROP TABLE t1;\n").expect("write");
 
     // A full disk is an error that names what could not be written.
     let mut to_full = offline_sql(cwd.path(), &dir, &["upgrade", "base:head", "--sql"]);
@@ -1327,8 +1323,8 @@ fn sqlite_schema(db: &Path) -> String {
 
 #[test]
 fn sqlite_sql_scripts_leave_the_same_database_as_the_real_commands() {
-    let real = common::sqlite_database();
-    let scripted = common::sqlite_database();
+    let real = support::sqlite_database();
+    let scripted = support::sqlite_database();
     let cwd = workdir();
     sq(cwd.path(), &real.url, &["upgrade"]).ok();
     let up = sq(
@@ -1380,7 +1376,7 @@ fn sqlite_sql_scripts_leave_the_same_database_as_the_real_commands() {
 
 #[test]
 fn history_output_is_pinned() {
-    let db = common::sqlite_database();
+    let db = support::sqlite_database();
     let cwd = db.dir.path();
     sq(cwd, &db.url, &["upgrade", "+2", "-q"]).ok();
     let plain = sq(cwd, &db.url, &["history"]);

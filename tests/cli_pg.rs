@@ -2,18 +2,17 @@
 //! private, password-protected test cluster (or `HAVEN_TEST_DATABASE_URL`), and the `--sql`
 //! scripts run through `psql` compared with the real commands.
 
-mod cli_support;
-mod common;
+mod support;
 
 use std::fs;
 use std::path::Path;
 use std::process::Command as StdCommand;
 
-use cli_support::{
+use support::PgTestDb;
+use support::{
     applied_versions, copy_of_repo_migrations, haven, history_filters, hm, repo_migrations, run,
     run_std, subdirs, workdir, write_migration, Run, NAMES, VERSIONS,
 };
-use common::PgTestDb;
 
 /// `haven-migrate --database-url DB --migration-dir migrations/postgres ARGS`.
 fn pg(db: &PgTestDb, args: &[&str]) -> Run {
@@ -83,7 +82,7 @@ fn psql_script(db: &PgTestDb, script: &str) {
     let file = dir.path().join("script.sql");
     fs::write(&file, script).expect("write the script");
     let run = run_std(
-        StdCommand::new(common::pg_bin("psql"))
+        StdCommand::new(support::pg_bin("psql"))
             .envs(db.env())
             .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"])
             .arg(&file),
@@ -96,7 +95,7 @@ fn psql_script(db: &PgTestDb, script: &str) {
 
 #[test]
 fn pg_upgrade_and_downgrade_to_every_kind_of_target() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     pg(&db, &["current"])
         .ok()
         .says(&["base (nothing applied)", "4 pending"]);
@@ -153,14 +152,14 @@ fn pg_upgrade_and_downgrade_to_every_kind_of_target() {
     assert_eq!(bookkeeping(&db), "");
 
     // At base, only the (empty) bookkeeping tables remain: types, functions, all gone.
-    let empty = common::pg_database();
+    let empty = support::pg_database();
     pg(&empty, &["stamp", "base"]).ok();
     assert_eq!(db.pg_dump_schema(), empty.pg_dump_schema());
 }
 
 #[test]
 fn pg_stamp_head_base_rev_and_purge() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     pg(&db, &["stamp", "head"])
         .ok()
         .says(&["recorded 4 migration(s)"]);
@@ -195,7 +194,7 @@ fn pg_stamp_head_base_rev_and_purge() {
 
 #[test]
 fn pg_check_exits_0_3_and_4() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     pg(&db, &["check"]).code(3).says(&["4 pending"]);
     pg(&db, &["upgrade", "-q"]).ok();
     pg(&db, &["check"]).ok().says(&["ok: 20260101000004"]);
@@ -210,7 +209,7 @@ fn pg_check_exits_0_3_and_4() {
 
 #[test]
 fn pg_read_only_commands_create_no_tables() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let before = db.pg_dump_schema();
     for args in [
         &["current"][..],
@@ -252,7 +251,7 @@ fn pg_read_only_commands_create_no_tables() {
 
 #[test]
 fn pg_bad_targets_exit_2_and_change_nothing() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     pg(&db, &["upgrade", "+2", "-q"]).ok();
     let state = snapshot(&db);
     let cases: [(&[&str], &[&str]); 9] = [
@@ -292,7 +291,7 @@ fn pg_bad_targets_exit_2_and_change_nothing() {
 
 #[test]
 fn pg_a_version_unknown_to_the_migrations_is_named_with_stamp_suggested() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     pg(&db, &["upgrade", "-q"]).ok();
     db.psql("INSERT INTO __diesel_schema_migrations (version) VALUES ('20991231235959')");
     let state = snapshot(&db);
@@ -318,7 +317,7 @@ fn pg_a_version_unknown_to_the_migrations_is_named_with_stamp_suggested() {
 
 #[test]
 fn pg_connection_failures_are_exit_1_and_never_show_the_password() {
-    let db = common::pg_database_with_password();
+    let db = support::pg_database_with_password();
     let wrong = "Wrong-Pass-4821";
     let bad_url = db.url_with_password(wrong);
     let unreachable = "postgres://nobody:Unreach-Pass-99@127.0.0.1:1/none".to_owned();
@@ -368,7 +367,7 @@ fn pg_connection_failures_are_exit_1_and_never_show_the_password() {
 
 #[test]
 fn pg_a_failing_statement_names_the_migration_and_keeps_the_earlier_ones() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let tmp = workdir();
     let dir = tmp.path().join("m");
     write_migration(
@@ -423,7 +422,7 @@ fn pg_a_failing_statement_names_the_migration_and_keeps_the_earlier_ones() {
 
 #[test]
 fn pg_a_missing_down_sql_stops_a_downgrade_before_anything_is_reverted() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let tmp = workdir();
     let dir = tmp.path().join("m");
     write_migration(
@@ -454,8 +453,8 @@ fn pg_a_missing_down_sql_stops_a_downgrade_before_anything_is_reverted() {
 
 #[test]
 fn pg_upgrade_sql_run_by_psql_equals_a_real_upgrade() {
-    let real = common::pg_database();
-    let scripted = common::pg_database();
+    let real = support::pg_database();
+    let scripted = support::pg_database();
     pg(&real, &["upgrade", "-q"]).ok();
     let up = pg(&scripted, &["upgrade", "base:head", "--sql"]);
     up.ok();
@@ -492,15 +491,15 @@ fn pg_upgrade_sql_run_by_psql_equals_a_real_upgrade() {
     assert_eq!(scripted.pg_dump_schema(), real.pg_dump_schema());
     assert_eq!(bookkeeping(&scripted), "");
     assert!(user_tables(&scripted).is_empty());
-    let empty = common::pg_database();
+    let empty = support::pg_database();
     pg(&empty, &["stamp", "base"]).ok();
     assert_eq!(scripted.pg_dump_schema(), empty.pg_dump_schema());
 }
 
 #[test]
 fn pg_online_sql_starts_from_the_database_and_composes() {
-    let real = common::pg_database();
-    let scripted = common::pg_database();
+    let real = support::pg_database();
+    let scripted = support::pg_database();
     pg(&scripted, &["upgrade", "+2", "-q"]).ok();
     let state = snapshot(&scripted);
     let rest = pg(&scripted, &["upgrade", "--sql"]);
@@ -524,8 +523,8 @@ fn pg_online_sql_starts_from_the_database_and_composes() {
 
 #[test]
 fn pg_stamp_sql_run_by_psql_equals_a_real_stamp() {
-    let real = common::pg_database();
-    let scripted = common::pg_database();
+    let real = support::pg_database();
+    let scripted = support::pg_database();
     pg(&real, &["stamp", "aurora_integration_tables"]).ok();
     let script = pg(
         &scripted,
@@ -547,7 +546,7 @@ fn pg_stamp_sql_run_by_psql_equals_a_real_stamp() {
 
 #[test]
 fn pg_history_output_is_pinned() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     pg(&db, &["upgrade", "+3", "-q"]).ok();
     let plain = pg(&db, &["history"]);
     plain.ok();
@@ -571,7 +570,7 @@ fn pg_history_output_is_pinned() {
 
 #[test]
 fn pg_json_reports_have_the_documented_shape() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let up = pg(&db, &["upgrade", "+3", "--format", "json"]);
     up.ok();
     assert!(
@@ -631,7 +630,7 @@ fn pg_json_reports_have_the_documented_shape() {
 
 #[test]
 fn pg_settings_from_the_environment_and_dot_env() {
-    let db = common::pg_database_with_password();
+    let db = support::pg_database_with_password();
     let cwd = workdir();
     // DATABASE_URL, and no migration dir: the embedded PostgreSQL set.
     let history = run(haven(cwd.path())
@@ -654,7 +653,7 @@ fn pg_settings_from_the_environment_and_dot_env() {
         "SELECT 1;",
         None,
     );
-    let other = common::pg_database();
+    let other = support::pg_database();
     run(haven(cwd.path())
         .env("DATABASE_URL", &other.url)
         .env("MIGRATION_DIRECTORY", tmp.path().join("m"))
@@ -678,7 +677,7 @@ fn pg_settings_from_the_environment_and_dot_env() {
 
 #[test]
 fn pg_a_new_revision_runs_as_a_no_op_and_is_recorded() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let (tmp, migrations) = copy_of_repo_migrations();
     let pg_dir = migrations.join("postgres");
     hm(
@@ -742,8 +741,8 @@ fn pg_sql_script_of_a_non_transactional_migration_equals_the_real_run() {
         "ALTER TABLE t ADD COLUMN z INT;",
         Some("ALTER TABLE t DROP COLUMN z;"),
     );
-    let real = common::pg_database();
-    let scripted = common::pg_database();
+    let real = support::pg_database();
+    let scripted = support::pg_database();
     with_dir(&real, &dir, &["upgrade", "-q"]).ok();
     let up = with_dir(&scripted, &dir, &["upgrade", "base:head", "--sql"]);
     up.ok()
@@ -780,7 +779,7 @@ fn pg_sql_script_of_a_non_transactional_migration_equals_the_real_run() {
 
 #[test]
 fn pg_successful_verbose_runs_never_show_the_password() {
-    let db = common::pg_database_with_password();
+    let db = support::pg_database_with_password();
     let tmp = workdir();
     let backup = tmp.path().join("before.sql");
     let backup = backup.to_str().expect("UTF-8");

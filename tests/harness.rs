@@ -1,12 +1,12 @@
 //! Tests of the test harness itself (`tests/common`): the databases it hands out are real,
 //! separate, empty, password-protected, and cleaned up.
 
-mod common;
+mod support;
 
 use std::process::Command;
 
-use common::conn::ConnParams;
-use common::{pg_bin, pg_database, sqlite_database};
+use support::conn::ConnParams;
+use support::{pg_bin, pg_database, sqlite_database};
 
 #[cfg(feature = "postgres")]
 fn select_one(url: &str) -> Result<(), String> {
@@ -141,7 +141,7 @@ fn sqlite_database_is_a_fresh_path_in_its_own_temp_dir() {
 #[cfg(feature = "postgres")]
 #[test]
 fn a_database_with_a_password_has_its_own_role_which_goes_with_it() {
-    let db = common::pg_database_with_password();
+    let db = support::pg_database_with_password();
     assert_eq!(db.password.len(), 32, "a random password, never empty");
     let params = ConnParams::parse(&db.url).expect("the harness URL parses");
     let owner = db.psql(&format!(
@@ -168,12 +168,12 @@ fn a_database_with_a_password_has_its_own_role_which_goes_with_it() {
 
 #[test]
 fn the_server_version_is_that_of_the_programs_found() {
-    let version = common::pg_server_version();
+    let version = support::pg_server_version();
     let db = pg_database();
     let num = db.psql("SHOW server_version_num");
     assert_eq!(version.num().to_string(), num.trim());
     assert_eq!(db.server_major(), version.num() / 10000);
-    if std::env::var_os(common::server::URL_VAR).is_none() {
+    if std::env::var_os(support::server::URL_VAR).is_none() {
         // The private cluster runs the first initdb found: PATH decides the version.
         let initdb =
             haven_schema::pg_tools::program_version(&pg_bin("initdb")).expect("initdb --version");
@@ -198,7 +198,7 @@ fn conn_params_round_trip() {
     );
     assert_eq!(params.password, "p@ss");
     assert_eq!(params.url(), socket);
-    assert!(!common::conn::redact(socket).contains("p%40ss"));
+    assert!(!support::conn::redact(socket).contains("p%40ss"));
     let tcp = "postgresql://u@[::1]:5432/db?sslmode=disable";
     let params = ConnParams::parse(tcp).expect("TCP URL parses");
     assert_eq!(

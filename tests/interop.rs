@@ -6,14 +6,13 @@
 //! always runs here in a temp dir, with `DIESEL_CONFIG_FILE` pointing at a config that has
 //! no `[print_schema]`, and with explicit `--migration-dir` and `--database-url`.
 
-mod cli_support;
-mod common;
+mod support;
 
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
 
-use cli_support::{applied_versions, hm, repo_migrations, run_std, workdir, Run, VERSIONS};
+use support::{applied_versions, hm, repo_migrations, run_std, workdir, Run, VERSIONS};
 
 const NEEDS_DIESEL: &str = "needs the diesel CLI; .ci/run installs it";
 
@@ -43,26 +42,26 @@ struct Setup {
     // A working dir with a diesel config that has no [print_schema]: diesel cannot touch
     // src/schema.rs from here.
     cwd: tempfile::TempDir,
-    _pg: Option<common::PgTestDb>,
-    _sqlite: Option<common::SqliteTestDb>,
+    _pg: Option<support::PgTestDb>,
+    _sqlite: Option<support::SqliteTestDb>,
 }
 
 impl Setup {
     fn postgres() -> Setup {
-        let db = common::pg_database();
+        let db = support::pg_database();
         Setup::new(db.url.clone(), "postgres", Some(db), None)
     }
 
     fn sqlite() -> Setup {
-        let db = common::sqlite_database();
+        let db = support::sqlite_database();
         Setup::new(db.url.clone(), "sqlite", None, Some(db))
     }
 
     fn new(
         url: String,
         backend: &str,
-        pg: Option<common::PgTestDb>,
-        sqlite: Option<common::SqliteTestDb>,
+        pg: Option<support::PgTestDb>,
+        sqlite: Option<support::SqliteTestDb>,
     ) -> Setup {
         let cwd = workdir();
         fs::write(

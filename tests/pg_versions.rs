@@ -9,15 +9,14 @@
 //!   /usr/lib/postgresql/<major>/bin, then the closest newer one; `--pg-dump PATH`
 //!   overrides the search and is refused when older than the server.
 
-mod common;
-mod safety_support;
+mod support;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use haven_schema::pg_tools::{self, PgVersion};
-use safety_support::{pg_recorded, pg_table_exists, run, Migrations, Run};
+use support::{pg_recorded, pg_table_exists, run, Migrations, Run};
 
 /// An empty migration directory of its own.
 fn migrations() -> Migrations {
@@ -30,19 +29,21 @@ fn migrations() -> Migrations {
     Migrations { tmp, dir }
 }
 
-fn on_18_or_later(db: &common::PgTestDb) -> bool {
+fn on_18_or_later(db: &support::PgTestDb) -> bool {
     db.server_major() >= 18
 }
 
 /// `verify`, expecting `code`.
 #[track_caller]
-fn verify(migrations: &Migrations, db: &common::PgTestDb, code: i32) -> Run {
-    run(migrations.cmd(&db.url).arg("verify")).expect_code(code)
+fn verify(migrations: &Migrations, db: &support::PgTestDb, code: i32) -> Run {
+    let done = run(migrations.cmd(&db.url).arg("verify"));
+    done.code(code);
+    done
 }
 
 #[test]
 fn a_not_null_restored_under_another_generated_name_verifies_on_every_version() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let migrations = migrations();
     // On 18 the constraint is named after the table at creation: staging_amount_not_null.
     migrations.add(
@@ -56,7 +57,7 @@ fn a_not_null_restored_under_another_generated_name_verifies_on_every_version() 
         "ALTER TABLE ledger ALTER amount DROP NOT NULL;\n",
         "ALTER TABLE ledger ALTER amount SET NOT NULL;\n",
     );
-    verify(&migrations, &db, 0).expect_output(&["2 migration(s)"]);
+    verify(&migrations, &db, 0).says(&["2 migration(s)"]);
     if on_18_or_later(&db) {
         let names = db.psql(
             "CREATE TABLE staging (amount int NOT NULL); ALTER TABLE staging RENAME TO ledger; \
@@ -68,7 +69,7 @@ fn a_not_null_restored_under_another_generated_name_verifies_on_every_version() 
 
 #[test]
 fn a_not_null_that_comes_back_validated_is_a_difference_on_18() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let add_invalid = "CREATE TABLE ledger (amount int);\n\
                        ALTER TABLE ledger ADD CONSTRAINT amount_set NOT NULL amount NOT VALID;\n";
     if !on_18_or_later(&db) {
@@ -91,7 +92,7 @@ fn a_not_null_that_comes_back_validated_is_a_difference_on_18() {
         "ALTER TABLE ledger ALTER amount DROP NOT NULL;\n\
          ALTER TABLE ledger ALTER amount SET NOT NULL;\n",
     );
-    verify(&migrations, &db, 4).expect_output(&[
+    verify(&migrations, &db, 4).says(&[
         "20300101000002",
         "constraint ledger.(NOT NULL amount)",
         "NOT NULL amount NOT VALID",
@@ -105,7 +106,7 @@ fn a_not_null_that_comes_back_validated_is_a_difference_on_18() {
 
 #[test]
 fn a_virtual_generated_column_restored_as_a_default_is_a_difference_on_18() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     // GENERATED ALWAYS AS without STORED: VIRTUAL on 18, a syntax error before.
     let create = "CREATE TABLE fees (rate int, flat int GENERATED ALWAYS AS (42));\n";
     if !on_18_or_later(&db) {
@@ -122,7 +123,7 @@ fn a_virtual_generated_column_restored_as_a_default_is_a_difference_on_18() {
         "ALTER TABLE fees DROP COLUMN flat;\n",
         "ALTER TABLE fees ADD COLUMN flat int DEFAULT 42;\n",
     );
-    verify(&migrations, &db, 4).expect_output(&[
+    verify(&migrations, &db, 4).says(&[
         "20300101000002",
         "column fees.flat",
         "GENERATED ALWAYS AS (42) VIRTUAL",
@@ -187,26 +188,26 @@ fn path_of(dirs: &[&Path]) -> String {
 
 /// The database is as before: nothing applied, nothing recorded.
 #[track_caller]
-fn untouched(db: &common::PgTestDb) {
+fn untouched(db: &support::PgTestDb) {
     assert!(!pg_table_exists(db, "users"));
     assert_eq!(pg_recorded(db), (vec![], vec![]));
 }
 
 #[test]
 fn backup_passes_over_a_pg_dump_of_another_version_for_the_servers_own() {
-    let db = common::pg_database();
-    let server = common::pg_server_version();
+    let db = support::pg_database();
+    let server = support::pg_server_version();
     let real = real_pg_dump(server);
     let old = FakePgDump::new(&older_than(server), "exit 1");
-    let migrations = Migrations::haven(safety_support::Dialect::Postgres);
+    let migrations = Migrations::haven(support::Dialect::Postgres);
     let file = migrations.tmp.path().join("backup.sql");
     let path = path_of(&[old.dir.path(), real.parent().expect("a bin dir")]);
     let out = run(migrations
         .cmd(&db.url)
         .env("PATH", path)
         .args(["-v", "upgrade", "+1", "--backup"])
-        .arg(&file))
-    .expect_code(0);
+        .arg(&file));
+    out.code(0);
     let used = format!(
         "debug: backup {} written by pg_dump {} ({}) for PostgreSQL {server}",
         file.display(),
@@ -220,18 +221,15 @@ fn backup_passes_over_a_pg_dump_of_another_version_for_the_servers_own() {
     );
     let dump = fs::read_to_string(&file).expect("the backup");
     assert!(dump.contains("PostgreSQL database dump"), "{dump}");
-    assert_eq!(
-        pg_recorded(&db).0,
-        vec![safety_support::HAVEN[0].to_owned()]
-    );
+    assert_eq!(pg_recorded(&db).0, vec![support::VERSIONS[0].to_owned()]);
 }
 
 #[test]
 fn an_explicit_pg_dump_older_than_the_server_is_refused_and_nothing_is_applied() {
-    let db = common::pg_database();
-    let server = common::pg_server_version();
+    let db = support::pg_database();
+    let server = support::pg_server_version();
     let old = FakePgDump::new("9.6.24", "exit 1");
-    let migrations = Migrations::haven(safety_support::Dialect::Postgres);
+    let migrations = Migrations::haven(support::Dialect::Postgres);
     let file = migrations.tmp.path().join("backup.sql");
     for mode in [&[][..], &["--format", "json"]] {
         let out = run(migrations
@@ -240,9 +238,8 @@ fn an_explicit_pg_dump_older_than_the_server_is_refused_and_nothing_is_applied()
             .args(["upgrade", "--backup"])
             .arg(&file)
             .arg("--pg-dump")
-            .arg(old.path()))
-        .expect_code(1)
-        .expect_output(&[
+            .arg(old.path()));
+        out.code(1).says(&[
             "backup failed, nothing was applied",
             &format!("--pg-dump {} is pg_dump 9.6.24", old.path().display()),
             &format!("refuses a PostgreSQL {server} server"),
@@ -264,18 +261,18 @@ fn an_explicit_pg_dump_older_than_the_server_is_refused_and_nothing_is_applied()
 
 #[test]
 fn an_explicit_pg_dump_is_used_and_one_that_does_not_run_is_refused() {
-    let db = common::pg_database();
-    let server = common::pg_server_version();
+    let db = support::pg_database();
+    let server = support::pg_server_version();
     let real = real_pg_dump(server);
-    let migrations = Migrations::haven(safety_support::Dialect::Postgres);
+    let migrations = Migrations::haven(support::Dialect::Postgres);
     let file = migrations.tmp.path().join("backup.sql");
     run(migrations
         .cmd(&db.url)
         .args(["upgrade", "--backup"])
         .arg(&file)
         .args(["--pg-dump", "/nonexistent/pg_dump"]))
-    .expect_code(1)
-    .expect_output(&[
+    .code(1)
+    .says(&[
         "backup failed, nothing was applied",
         "--pg-dump /nonexistent/pg_dump: cannot run /nonexistent/pg_dump",
     ]);
@@ -284,8 +281,8 @@ fn an_explicit_pg_dump_is_used_and_one_that_does_not_run_is_refused() {
         .cmd(&db.url)
         .args(["upgrade", "head", "--pg-dump"])
         .arg(&real))
-    .expect_code(2)
-    .expect_output(&["--backup <FILE>"]);
+    .code(2)
+    .says(&["--backup <FILE>"]);
     untouched(&db);
     // Explicit wins over PATH, here a PATH whose only pg_dump is older than the server.
     let old = FakePgDump::new(&older_than(server), "exit 1");
@@ -295,8 +292,8 @@ fn an_explicit_pg_dump_is_used_and_one_that_does_not_run_is_refused() {
         .args(["-v", "upgrade", "--backup"])
         .arg(&file)
         .arg("--pg-dump")
-        .arg(&real))
-    .expect_code(0);
+        .arg(&real));
+    out.code(0);
     assert!(
         out.stderr.contains(&format!("({})", real.display())),
         "{}",
@@ -325,10 +322,10 @@ fn versioned_pg_dump(server: PgVersion) -> Option<(PgVersion, PathBuf)> {
 
 #[test]
 fn with_no_fitting_pg_dump_on_path_the_versioned_dir_is_next_else_the_fix_is_named() {
-    let db = common::pg_database();
-    let server = common::pg_server_version();
+    let db = support::pg_database();
+    let server = support::pg_server_version();
     let old = FakePgDump::new(&older_than(server), "exit 1");
-    let migrations = Migrations::haven(safety_support::Dialect::Postgres);
+    let migrations = Migrations::haven(support::Dialect::Postgres);
     let file = migrations.tmp.path().join("backup.sql");
     let out = run(migrations
         .cmd(&db.url)
@@ -339,7 +336,7 @@ fn with_no_fitting_pg_dump_on_path_the_versioned_dir_is_next_else_the_fix_is_nam
     match versioned_pg_dump(server) {
         // E.g. PostgreSQL 15 from Debian: /usr/lib/postgresql/15/bin/pg_dump.
         Some((version, path)) => {
-            out.expect_code(0).expect_output(&[&format!(
+            out.code(0).says(&[&format!(
                 "written by pg_dump {version} ({})",
                 path.display()
             )]);
@@ -347,7 +344,7 @@ fn with_no_fitting_pg_dump_on_path_the_versioned_dir_is_next_else_the_fix_is_nam
         }
         // E.g. PostgreSQL 18 from a wheel, on a machine with only PostgreSQL 15 packages.
         None => {
-            out.expect_code(1).expect_output(&[
+            out.code(1).says(&[
                 "backup failed, nothing was applied",
                 &format!("no pg_dump can dump this PostgreSQL {server} server"),
                 &format!("pg_dump {} at {}", older_than(server), old.path().display()),
@@ -362,30 +359,30 @@ fn with_no_fitting_pg_dump_on_path_the_versioned_dir_is_next_else_the_fix_is_nam
 
 #[test]
 fn a_newer_pg_dump_serves_when_none_of_the_servers_version_is_found() {
-    let db = common::pg_database();
-    let server = common::pg_server_version();
+    let db = support::pg_database();
+    let server = support::pg_server_version();
     let real = real_pg_dump(server);
     let newer_version = format!("{}.1", server.num() / 10000 + 1);
     // It dumps with the real one: what matters here is the choice.
     let newer = FakePgDump::new(&newer_version, &format!("exec '{}' \"$@\"", real.display()));
-    let migrations = Migrations::haven(safety_support::Dialect::Postgres);
+    let migrations = Migrations::haven(support::Dialect::Postgres);
     let file = migrations.tmp.path().join("backup.sql");
     let out = run(migrations
         .cmd(&db.url)
         .env("PATH", path_of(&[newer.dir.path()]))
         .args(["-v", "upgrade", "--backup"])
-        .arg(&file))
-    .expect_code(0);
+        .arg(&file));
+    out.code(0);
     match versioned_pg_dump(server) {
         Some((version, path)) if version.same_major(server) => {
-            out.expect_output(&[&format!(
+            out.says(&[&format!(
                 "written by pg_dump {version} ({})",
                 path.display()
             )]);
             assert!(!newer.dumped(), "one of the server's version wins");
         }
         _ => {
-            out.expect_output(&[
+            out.says(&[
                 &format!(
                     "written by pg_dump {newer_version} ({})",
                     newer.path().display()

@@ -7,17 +7,16 @@
 //! and `.ci/run` installs PgBouncer and runs them. With `HAVEN_TEST_DATABASE_URL` set,
 //! PgBouncer stands in front of that server.
 
-mod common;
-mod safety_support;
+mod support;
 
-use common::pgbouncer::{self, Mode};
-use safety_support::{
+use support::pgbouncer::{self, Mode};
+use support::{
     haven_and, pg_recorded, pg_sessions_waiting, pg_table_exists, run, wait_until, Background,
     Dialect, Migrations, PgGate,
 };
 
 /// Advisory locks held in the test's database, read on a direct connection.
-fn advisory_locks(db: &common::PgTestDb) -> String {
+fn advisory_locks(db: &support::PgTestDb) -> String {
     db.psql(
         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' \
          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
@@ -28,7 +27,7 @@ fn advisory_locks(db: &common::PgTestDb) -> String {
 
 /// Waits until no haven-migrate session is left on the server (an orphan of a killed run
 /// ends a moment later), then asserts that no advisory lock is left either.
-fn assert_no_lock_left(db: &common::PgTestDb) {
+fn assert_no_lock_left(db: &support::PgTestDb) {
     wait_until("haven-migrate's sessions are gone", || {
         db.psql(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
@@ -42,7 +41,7 @@ fn assert_no_lock_left(db: &common::PgTestDb) {
 
 /// The logs of the server (when it is the private cluster) and of PgBouncer.
 fn logs(mode: Mode) -> (String, String) {
-    let server = common::server::server().log().unwrap_or_default();
+    let server = support::server::server().log().unwrap_or_default();
     (server, pgbouncer::bouncer(mode).log())
 }
 
@@ -62,7 +61,7 @@ fn assert_quiet_logs(mode: Mode, before: &(String, String)) {
 
 /// Eight `upgrade head` at once, with `flags` (such as `--pooler session`).
 fn eight_concurrent_upgrades(mode: Mode, flags: &[&str]) {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let url = db.pgbouncer_url(mode);
     let migrations = Migrations::haven(Dialect::Postgres);
     let before = logs(mode);
@@ -70,11 +69,10 @@ fn eight_concurrent_upgrades(mode: Mode, flags: &[&str]) {
         .map(|_| Background::spawn(migrations.cmd(&url).args(flags).args(["upgrade", "head"])))
         .collect();
     for child in children {
-        child.wait().expect_code(0).expect_no_output(&[
-            "error",
-            "already exists",
-            "does not exist",
-        ]);
+        child
+            .wait()
+            .code(0)
+            .never_says(&["error", "already exists", "does not exist"]);
     }
     let (diesel, side) = pg_recorded(&db);
     assert_eq!(
@@ -106,7 +104,7 @@ fn eight_concurrent_upgrades_through_transaction_pooling() {
 }
 
 fn a_killed_run_is_completed_by_the_next(mode: Mode) {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let url = db.pgbouncer_url(mode);
     let migrations = Migrations::haven(Dialect::Postgres);
     migrations.add(
@@ -122,8 +120,8 @@ fn a_killed_run_is_completed_by_the_next(mode: Mode) {
     first.kill9();
     gate.release();
     run(migrations.cmd(&url).args(["upgrade", "head"]))
-        .expect_code(0)
-        .expect_no_output(&["error"]);
+        .code(0)
+        .never_says(&["error"]);
     let (diesel, side) = pg_recorded(&db);
     assert_eq!(diesel, haven_and(&["20260601000000"]));
     assert_eq!(side, haven_and(&["20260601000000"]));
@@ -146,40 +144,41 @@ fn a_killed_run_through_transaction_pooling_is_completed_by_the_next() {
 /// Every command through PgBouncer in `mode`, with `--pooler pooler`; `lock` is how the
 /// migration lock must then be held.
 fn every_command_works(mode: Mode, pooler: &str, lock: &str) {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let url = db.pgbouncer_url(mode);
     let migrations = Migrations::haven(Dialect::Postgres);
     let before = logs(mode);
     let up = run(migrations
         .cmd(&url)
         .args(["--pooler", pooler, "--format", "json"])
-        .args(["upgrade", "head"]))
-    .expect_code(0);
+        .args(["upgrade", "head"]));
+    up.code(0);
     let report: serde_json::Value = serde_json::from_str(&up.stdout).expect("JSON");
     assert_eq!(report["lock"], lock, "{report}");
-    run(migrations.cmd(&url).arg("check")).expect_code(0);
+    run(migrations.cmd(&url).arg("check")).code(0);
     run(migrations.cmd(&url).arg("current"))
-        .expect_code(0)
-        .expect_output(&["(head)"]);
-    let history = run(migrations.cmd(&url).arg("history")).expect_code(0);
+        .code(0)
+        .says(&["(head)"]);
+    let history = run(migrations.cmd(&url).arg("history"));
+    history.code(0);
     assert_eq!(
         history.stdout.matches(" applied ").count(),
         4,
         "{}",
         history.stdout
     );
-    run(migrations.cmd(&url).args(["downgrade", "base"])).expect_code(0);
+    run(migrations.cmd(&url).args(["downgrade", "base"])).code(0);
     assert_eq!(pg_recorded(&db).0, Vec::<String>::new());
     assert!(!pg_table_exists(&db, "users"));
-    run(migrations.cmd(&url).args(["stamp", "head"])).expect_code(0);
+    run(migrations.cmd(&url).args(["stamp", "head"])).code(0);
     assert_eq!(pg_recorded(&db), (haven_and(&[]), haven_and(&[])));
-    run(migrations.cmd(&url).args(["stamp", "base"])).expect_code(0);
-    run(migrations.cmd(&url).args(["upgrade", "+2"])).expect_code(0);
+    run(migrations.cmd(&url).args(["stamp", "base"])).code(0);
+    run(migrations.cmd(&url).args(["upgrade", "+2"])).code(0);
     run(migrations
         .cmd(&url)
         .args(["upgrade", "head", "--single-transaction"]))
-    .expect_code(0);
-    run(migrations.cmd(&url).arg("check")).expect_code(0);
+    .code(0);
+    run(migrations.cmd(&url).arg("check")).code(0);
     assert_no_lock_left(&db);
     assert_quiet_logs(mode, &before);
 }
@@ -203,7 +202,7 @@ fn every_command_works_through_transaction_pooling() {
 #[test]
 #[ignore = "needs PgBouncer (package pgbouncer); run by .ci/run"]
 fn a_non_transactional_migration_is_refused_through_transaction_pooling() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let migrations = Migrations::haven(Dialect::Postgres);
     migrations.add_with_metadata(
         "2026-06-01-000000_index",
@@ -213,8 +212,8 @@ fn a_non_transactional_migration_is_refused_through_transaction_pooling() {
     );
     let url = db.pgbouncer_url(Mode::Transaction);
     run(migrations.cmd(&url).args(["upgrade", "head"]))
-        .expect_code(2)
-        .expect_output(&[
+        .code(2)
+        .says(&[
             "transaction-pooling proxy",
             "20260601000000 (index)",
             "nothing was run",
@@ -224,13 +223,13 @@ fn a_non_transactional_migration_is_refused_through_transaction_pooling() {
     assert_eq!(pg_recorded(&db).0, Vec::<String>::new(), "nothing recorded");
     assert!(!pg_table_exists(&db, "users"), "nothing ran");
     // Up to the migration before it, it works; and through session pooling, all of it.
-    run(migrations.cmd(&url).args(["upgrade", "20260101000004"])).expect_code(0);
+    run(migrations.cmd(&url).args(["upgrade", "20260101000004"])).code(0);
     let session = db.pgbouncer_url(Mode::Session);
-    run(migrations.cmd(&session).args(["upgrade", "head"])).expect_code(2);
+    run(migrations.cmd(&session).args(["upgrade", "head"])).code(2);
     run(migrations
         .cmd(&session)
         .args(["--pooler", "session", "upgrade", "head"]))
-    .expect_code(0);
+    .code(0);
     assert_eq!(pg_recorded(&db).0, haven_and(&["20260601000000"]));
     assert_no_lock_left(&db);
 }
@@ -238,17 +237,18 @@ fn a_non_transactional_migration_is_refused_through_transaction_pooling() {
 #[test]
 #[ignore = "needs PgBouncer (package pgbouncer); run by .ci/run"]
 fn a_poolers_refusal_is_reported_as_the_poolers() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let migrations = Migrations::haven(Dialect::Postgres);
     // PgBouncer 1.18 refuses the `options` startup parameter, here the user's own.
     let url = format!(
         "{}?options=-c%20work_mem%3D64MB",
         db.pgbouncer_url(Mode::Transaction)
     );
-    let failed = run(migrations.cmd(&url).args(["upgrade", "head"]))
-        .expect_code(1)
-        .expect_output(&["unsupported startup parameter", "connection pooler"])
-        .expect_no_output(&["password"]);
+    let failed = run(migrations.cmd(&url).args(["upgrade", "head"]));
+    failed
+        .code(1)
+        .says(&["unsupported startup parameter", "connection pooler"])
+        .never_says(&["password"]);
     assert_eq!(failed.stderr.lines().count(), 1, "{}", failed.stderr);
     assert!(!pg_table_exists(&db, "__diesel_schema_migrations"));
 }

@@ -2,13 +2,12 @@
 //! runs, lock timeouts naming the holder, the waiting notice, and `kill -9` in the middle of
 //! a migration, on real PostgreSQL and SQLite databases, driving the built binary.
 
-mod common;
-mod safety_support;
+mod support;
 
 use std::fs;
 use std::time::{Duration, Instant};
 
-use safety_support::{
+use support::{
     haven_and, pg_recorded, pg_sessions_waiting, pg_table_exists, run, sqlite_lock_text,
     sqlite_recorded, sqlite_table_exists, wait_until, Background, Dialect, Migrations, PgGate,
 };
@@ -24,13 +23,13 @@ fn upgrade_eight_at_once(migrations: &Migrations, url: &str, forbidden: &[&str])
         .map(|_| Background::spawn(migrations.cmd(url).args(["upgrade", "head"])))
         .collect();
     for child in children {
-        child.wait().expect_code(0).expect_no_output(forbidden);
+        child.wait().code(0).never_says(forbidden);
     }
 }
 
 #[test]
 fn eight_concurrent_upgrades_on_postgres_apply_each_migration_once() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let migrations = Migrations::haven(Dialect::Postgres);
     upgrade_eight_at_once(&migrations, &db.url, &["already exists", "error"]);
     let (diesel, side) = pg_recorded(&db);
@@ -41,7 +40,7 @@ fn eight_concurrent_upgrades_on_postgres_apply_each_migration_once() {
 
 #[test]
 fn eight_concurrent_upgrades_on_sqlite_apply_each_migration_once() {
-    let db = common::sqlite_database();
+    let db = support::sqlite_database();
     let migrations = Migrations::haven(Dialect::Sqlite);
     upgrade_eight_at_once(&migrations, &db.url, &["already exists", "error", "locked"]);
     let (diesel, side) = sqlite_recorded(&db.path);
@@ -51,7 +50,7 @@ fn eight_concurrent_upgrades_on_sqlite_apply_each_migration_once() {
 }
 
 /// The sign of the advisory lock key of `db` (SHA-256 of "haven-migrate:" + name).
-fn lock_key_is_negative(db: &common::PgTestDb) -> bool {
+fn lock_key_is_negative(db: &support::PgTestDb) -> bool {
     use sha2::{Digest, Sha256};
     let digest = Sha256::digest(format!("haven-migrate:{}", db.name).as_bytes());
     digest[0] & 0x80 != 0
@@ -59,9 +58,9 @@ fn lock_key_is_negative(db: &common::PgTestDb) -> bool {
 
 /// A fresh database whose lock key has the wanted sign: pg_locks splits the key into two
 /// unsigned halves, and both signs must find the holder.
-fn pg_database_with_key_sign(negative: bool) -> common::PgTestDb {
+fn pg_database_with_key_sign(negative: bool) -> support::PgTestDb {
     for _ in 0..64 {
-        let db = common::pg_database();
+        let db = support::pg_database();
         if lock_key_is_negative(&db) == negative {
             return db;
         }
@@ -76,7 +75,7 @@ fn a_postgres_lock_timeout_names_the_lock_and_the_holder_pid() {
     }
 }
 
-fn postgres_lock_timeout(db: &common::PgTestDb) {
+fn postgres_lock_timeout(db: &support::PgTestDb) {
     let migrations = Migrations::haven(Dialect::Postgres);
     migrations.add(
         "2026-01-01-000005_gated",
@@ -96,9 +95,9 @@ fn postgres_lock_timeout(db: &common::PgTestDb) {
         .args(["--lock-timeout", "1", "upgrade", "head"]));
     let waited = started.elapsed();
     let second = second
-        .expect_code(1)
-        .expect_output(&["migration lock", "advisory lock", "held by pid"])
-        .expect_output(&[&format!("(pid {})", holder.pid())]);
+        .code(1)
+        .says(&["migration lock", "advisory lock", "held by pid"])
+        .says(&[&format!("(pid {})", holder.pid())]);
     assert!(
         waited < Duration::from_secs(10),
         "--lock-timeout 1 took {waited:?}"
@@ -106,10 +105,7 @@ fn postgres_lock_timeout(db: &common::PgTestDb) {
     assert!(second.stderr.contains("timed out"), "{}", second.stderr);
 
     gate.release();
-    holder
-        .wait()
-        .expect_code(0)
-        .expect_output(&["20260101000005"]);
+    holder.wait().code(0).says(&["20260101000005"]);
     let (diesel, side) = pg_recorded(db);
     assert_eq!(diesel, haven_and(&["20260101000005"]));
     assert_eq!(side, haven_and(&["20260101000005"]));
@@ -118,7 +114,7 @@ fn postgres_lock_timeout(db: &common::PgTestDb) {
 
 #[test]
 fn a_sqlite_lock_timeout_names_the_lock_file_and_the_holder_pid() {
-    let db = common::sqlite_database();
+    let db = support::sqlite_database();
     let migrations = Migrations::haven(Dialect::Sqlite);
     migrations.add(
         "2026-01-01-000005_endless",
@@ -139,9 +135,9 @@ fn a_sqlite_lock_timeout_names_the_lock_file_and_the_holder_pid() {
         .args(["--lock-timeout", "1", "upgrade", "head"]));
     let waited = started.elapsed();
     second
-        .expect_code(1)
-        .expect_output(&["timed out", "migration lock", "haven.db.lock"])
-        .expect_output(&[&format!("held by pid {pid}")]);
+        .code(1)
+        .says(&["timed out", "migration lock", "haven.db.lock"])
+        .says(&[&format!("held by pid {pid}")]);
     assert!(
         waited < Duration::from_secs(10),
         "--lock-timeout 1 took {waited:?}"
@@ -157,8 +153,8 @@ fn a_sqlite_lock_timeout_names_the_lock_file_and_the_holder_pid() {
         "DROP TABLE endless;\n",
     );
     run(migrations.cmd(&db.url).args(["upgrade", "head"]))
-        .expect_code(0)
-        .expect_output(&["20260101000005"]);
+        .code(0)
+        .says(&["20260101000005"]);
     let (diesel, side) = sqlite_recorded(&db.path);
     assert_eq!(diesel, haven_and(&["20260101000005"]));
     assert_eq!(side, haven_and(&["20260101000005"]));
@@ -167,7 +163,7 @@ fn a_sqlite_lock_timeout_names_the_lock_file_and_the_holder_pid() {
 
 #[test]
 fn a_waiting_postgres_deployer_says_so_then_finds_nothing_to_do() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let migrations = Migrations::haven(Dialect::Postgres);
     migrations.add(
         "2026-01-01-000005_gated",
@@ -195,11 +191,11 @@ fn a_waiting_postgres_deployer_says_so_then_finds_nothing_to_do() {
     );
 
     gate.release();
-    first.wait().expect_code(0);
+    first.wait().code(0);
     second
         .wait()
-        .expect_code(0)
-        .expect_output(&["nothing to do", "20260101000005"]);
+        .code(0)
+        .says(&["nothing to do", "20260101000005"]);
     let (diesel, side) = pg_recorded(&db);
     assert_eq!(diesel, haven_and(&["20260101000005"]));
     assert_eq!(side, haven_and(&["20260101000005"]));
@@ -207,9 +203,9 @@ fn a_waiting_postgres_deployer_says_so_then_finds_nothing_to_do() {
 
 #[test]
 fn a_waiting_sqlite_deployer_says_so_then_finds_nothing_to_do() {
-    let db = common::sqlite_database();
+    let db = support::sqlite_database();
     let migrations = Migrations::haven(Dialect::Sqlite);
-    run(migrations.cmd(&db.url).args(["upgrade", "head"])).expect_code(0);
+    run(migrations.cmd(&db.url).args(["upgrade", "head"])).code(0);
 
     // Hold the lock file the way haven-migrate does (an exclusive OS lock holding a pid), so
     // that the test decides when the "other deploy" ends.
@@ -230,10 +226,7 @@ fn a_waiting_sqlite_deployer_says_so_then_finds_nothing_to_do() {
     });
     assert!(!waiter.has_exited(), "it waits for the lock");
     lock.unlock().expect("release the lock file");
-    waiter
-        .wait()
-        .expect_code(0)
-        .expect_output(&["nothing to do"]);
+    waiter.wait().code(0).says(&["nothing to do"]);
     let (diesel, side) = sqlite_recorded(&db.path);
     assert_eq!(diesel, haven_and(&[]));
     assert_eq!(side, haven_and(&[]));
@@ -241,7 +234,7 @@ fn a_waiting_sqlite_deployer_says_so_then_finds_nothing_to_do() {
 
 #[test]
 fn kill_9_in_a_slow_transactional_postgres_migration_leaves_nothing_and_a_rerun_completes() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let migrations = Migrations::haven(Dialect::Postgres);
     migrations.add(
         "2026-01-01-000005_slow",
@@ -260,41 +253,41 @@ fn kill_9_in_a_slow_transactional_postgres_migration_leaves_nothing_and_a_rerun_
     // The re-run needs no repair. (Its CREATE TABLE may wait for the orphaned server session
     // to notice that its client died; it then rolls back.)
     run(migrations.cmd(&db.url).args(["upgrade", "head"]))
-        .expect_code(0)
-        .expect_output(&["20260101000005"])
-        .expect_no_output(&["already exists"]);
+        .code(0)
+        .says(&["20260101000005"])
+        .never_says(&["already exists"]);
     let (diesel, side) = pg_recorded(&db);
     assert_eq!(diesel, haven_and(&["20260101000005"]));
     assert_eq!(side, haven_and(&["20260101000005"]));
-    let count = safety_support::pg_rows(
+    let count = support::pg_rows(
         &db,
         "SELECT count(*) FROM pg_class WHERE relname = 'slow_made' AND relkind = 'r'",
     );
     assert_eq!(count, ["1"], "the killed migration's table exists once");
     assert!(pg_table_exists(&db, "slow_after"));
-    run(migrations.cmd(&db.url).arg("check")).expect_code(0);
+    run(migrations.cmd(&db.url).arg("check")).code(0);
 }
 
 /// `upgrade head` through the library, in this (long-lived) process, as a service would.
 fn library_upgrade(url: &str, migrations: &Migrations) -> haven_schema::Result<()> {
-    use haven_schema::migrate::{self, Context, UpgradeOptions};
-    use haven_schema::migrations::MigrationSet;
+    use haven_schema::migrate::{self, Context, Mode, Request, UpgradeOptions};
+    use haven_schema::source::Origin;
     let ctx = Context::new(
         haven_schema::DatabaseUrl::parse(url)?,
-        MigrationSet::from_dir(&migrations.dir)?,
+        Origin::Directory(migrations.dir.clone()),
     );
-    migrate::upgrade(
-        &ctx,
-        &haven_schema::plan::Target::Head,
-        &UpgradeOptions::default(),
-        &mut haven_schema::execute::Silent,
-    )
-    .map(drop)
+    let request = Request::Upgrade {
+        target: "head".into(),
+        options: UpgradeOptions::default(),
+        backup: None,
+        mode: Mode::Run,
+    };
+    migrate::run(&ctx, request, &mut haven_schema::execute::Silent).map(drop)
 }
 
 #[test]
 fn the_library_releases_the_postgres_lock_on_errors() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let migrations = Migrations::haven(Dialect::Postgres);
     migrations.add(
         "2026-01-01-000005_broken",
@@ -305,7 +298,7 @@ fn the_library_releases_the_postgres_lock_on_errors() {
                     AND database = (SELECT oid FROM pg_database WHERE datname = current_database())";
     let err = library_upgrade(&db.url, &migrations).expect_err("the migration fails");
     assert!(err.to_string().contains("20260101000005"), "{err}");
-    assert_eq!(safety_support::pg_rows(&db, advisory), ["0"]);
+    assert_eq!(support::pg_rows(&db, advisory), ["0"]);
     // An integrity refusal releases it too.
     fs::write(
         migrations.file("2026-01-01-000001", "up.sql"),
@@ -314,7 +307,7 @@ fn the_library_releases_the_postgres_lock_on_errors() {
     .expect("edit an applied migration");
     let err = library_upgrade(&db.url, &migrations).expect_err("refused");
     assert_eq!(err.class(), haven_schema::ErrorClass::Integrity, "{err}");
-    assert_eq!(safety_support::pg_rows(&db, advisory), ["0"]);
+    assert_eq!(support::pg_rows(&db, advisory), ["0"]);
     // And another process gets it at once.
     run(migrations.cmd(&db.url).args([
         "--lock-timeout",
@@ -323,12 +316,12 @@ fn the_library_releases_the_postgres_lock_on_errors() {
         "20260101000004",
         "--rehash",
     ]))
-    .expect_code(0);
+    .code(0);
 }
 
 #[test]
 fn the_library_releases_the_sqlite_lock_on_errors() {
-    let db = common::sqlite_database();
+    let db = support::sqlite_database();
     let migrations = Migrations::haven(Dialect::Sqlite);
     migrations.add(
         "2026-01-01-000005_broken",

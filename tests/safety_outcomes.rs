@@ -6,28 +6,27 @@
 //! records its direction (and older side tables gain the column); `verify` fails in JSON
 //! with an error; `--single-transaction --sql` and `--dry-run` show one transaction.
 
-mod common;
-mod safety_support;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use safety_support::{
+use support::{
     haven_and, pg_recorded, pg_table_exists, run, sqlite_recorded, sqlite_rows,
     sqlite_table_exists, Dialect, Migrations, Run,
 };
 
 /// A test database of either backend.
 enum Db {
-    Pg(common::PgTestDb),
-    Sqlite(common::SqliteTestDb),
+    Pg(support::PgTestDb),
+    Sqlite(support::SqliteTestDb),
 }
 
 impl Db {
     fn new(dialect: Dialect) -> Db {
         match dialect {
-            Dialect::Postgres => Db::Pg(common::pg_database()),
-            Dialect::Sqlite => Db::Sqlite(common::sqlite_database()),
+            Dialect::Postgres => Db::Pg(support::pg_database()),
+            Dialect::Sqlite => Db::Sqlite(support::sqlite_database()),
         }
     }
 
@@ -78,7 +77,7 @@ impl Db {
     /// Whether `table` has the column `column`.
     fn has_column(&self, table: &str, column: &str) -> bool {
         let rows = match self {
-            Db::Pg(db) => safety_support::pg_rows(
+            Db::Pg(db) => support::pg_rows(
                 db,
                 &format!(
                     "SELECT count(*) FROM information_schema.columns \
@@ -110,7 +109,7 @@ fn transaction_control_in_a_transactional_migration_is_refused_by_every_command(
     for dialect in BOTH {
         let db = Db::new(dialect);
         let m = Migrations::haven(dialect);
-        run(m.cmd(db.url()).args(["upgrade", "head"])).expect_code(0);
+        run(m.cmd(db.url()).args(["upgrade", "head"])).code(0);
         let dir = m.add(
             "2026-06-01-000000_commits",
             "CREATE TABLE kept (x int);\nCOMMIT;\nCREATE TABLE later (x int);\n",
@@ -123,23 +122,22 @@ fn transaction_control_in_a_transactional_migration_is_refused_by_every_command(
             &["upgrade", "head", "--dry-run"],
             &["verify"],
         ] {
-            run(m.cmd(db.url()).args(args))
-                .expect_code(2)
-                .expect_output(&[&at, advice]);
+            run(m.cmd(db.url()).args(args)).code(2).says(&[&at, advice]);
         }
-        let sql = run(m.cmd(db.url()).args(["upgrade", "head", "--sql"])).expect_code(2);
+        let sql = run(m.cmd(db.url()).args(["upgrade", "head", "--sql"]));
+        sql.code(2);
         assert_eq!(sql.stdout, "", "{dialect:?}: --sql printed a script");
-        let offline = run(m.cmd(db.url()).args(["upgrade", "base:head", "--sql"])).expect_code(2);
+        let offline = run(m.cmd(db.url()).args(["upgrade", "base:head", "--sql"]));
+        offline.code(2);
         assert_eq!(offline.stdout, "");
-        let check = run(m.cmd(db.url()).args(["--format", "json", "check"])).expect_code(2);
+        let check = run(m.cmd(db.url()).args(["--format", "json", "check"]));
+        check.code(2);
         let report = json(&check);
         assert_eq!(report["problems"][0]["kind"], "forbidden_sql", "{report}");
-        run(m.cmd(db.url()).arg("history"))
-            .expect_code(0)
-            .expect_output(&[
-                "problem: migration 20260601000000 (commits)",
-                &format!("{}:2: `COMMIT` controls the transaction", up_of(&dir)),
-            ]);
+        run(m.cmd(db.url()).arg("history")).code(0).says(&[
+            "problem: migration 20260601000000 (commits)",
+            &format!("{}:2: `COMMIT` controls the transaction", up_of(&dir)),
+        ]);
         assert!(!db.has_table("kept"), "{dialect:?}: something ran");
         assert_eq!(db.recorded().0, haven_and(&[]));
     }
@@ -155,15 +153,15 @@ fn a_down_sql_with_transaction_control_is_refused_by_downgrade() {
             "CREATE TABLE t (x int);",
             "DROP TABLE t;\nROLLBACK;\n",
         );
-        run(m.cmd(db.url()).args(["upgrade", "head"])).expect_code(0);
+        run(m.cmd(db.url()).args(["upgrade", "head"])).code(0);
         let file = dir.join("down.sql").display().to_string();
         run(m.cmd(db.url()).args(["downgrade", "-1"]))
-            .expect_code(2)
-            .expect_output(&[&format!(
+            .code(2)
+            .says(&[&format!(
                 "{file}:2: refused before anything ran: `ROLLBACK`"
             )]);
-        run(m.cmd(db.url()).args(["downgrade", "head:base", "--sql"])).expect_code(2);
-        run(m.cmd(db.url()).arg("check")).expect_code(2);
+        run(m.cmd(db.url()).args(["downgrade", "head:base", "--sql"])).code(2);
+        run(m.cmd(db.url()).arg("check")).code(2);
         assert!(db.has_table("t"));
         assert_eq!(db.recorded().0, haven_and(&["20260601000000"]));
     }
@@ -183,9 +181,9 @@ fn blocks_that_begin_and_end_are_not_transaction_control() {
          DO $$ BEGIN INSERT INTO t VALUES (1); END $$;\n",
         "DROP FUNCTION one();\nDROP TABLE t;\nDROP FUNCTION t_guard();\n",
     );
-    run(m.cmd(db.url()).args(["upgrade", "head"])).expect_code(0);
-    run(m.cmd(db.url()).arg("check")).expect_code(0);
-    run(m.cmd(db.url()).args(["downgrade", "-1"])).expect_code(0);
+    run(m.cmd(db.url()).args(["upgrade", "head"])).code(0);
+    run(m.cmd(db.url()).arg("check")).code(0);
+    run(m.cmd(db.url()).args(["downgrade", "-1"])).code(0);
     let lite = Db::new(Dialect::Sqlite);
     let m = Migrations::haven(Dialect::Sqlite);
     m.add(
@@ -194,8 +192,8 @@ fn blocks_that_begin_and_end_are_not_transaction_control() {
          CREATE TRIGGER t_log AFTER INSERT ON t BEGIN INSERT INTO log VALUES (NEW.x); END;\n",
         "DROP TABLE log;\nDROP TABLE t;\n",
     );
-    run(m.cmd(lite.url()).args(["upgrade", "head"])).expect_code(0);
-    run(m.cmd(lite.url()).arg("check")).expect_code(0);
+    run(m.cmd(lite.url()).args(["upgrade", "head"])).code(0);
+    run(m.cmd(lite.url()).arg("check")).code(0);
 }
 
 #[test]
@@ -224,14 +222,13 @@ fn psql_meta_commands_and_copy_from_stdin_are_refused_and_never_printed() {
                 &["upgrade", "head", "--sql"][..],
                 &["upgrade", "base:head", "--sql"],
             ] {
-                let sql = run(m.cmd(db.url()).args(args))
-                    .expect_code(2)
-                    .expect_output(&[&at]);
+                let sql = run(m.cmd(db.url()).args(args));
+                sql.code(2).says(&[&at]);
                 assert_eq!(sql.stdout, "", "{dialect:?} {args:?}");
             }
             run(m.cmd(db.url()).args(["upgrade", "head"]))
-                .expect_code(2)
-                .expect_output(&[&at]);
+                .code(2)
+                .says(&[&at]);
             assert!(!db.has_table("users"), "{dialect:?}: something ran");
         }
     }
@@ -250,9 +247,8 @@ fn a_failure_is_reported_as_the_database_holds_it() {
         );
         let failed = run(m
             .cmd(db.url())
-            .args(["--format", "json", "upgrade", "head"]))
-        .expect_code(1)
-        .expect_output(&[
+            .args(["--format", "json", "upgrade", "head"]));
+        failed.code(1).says(&[
             "20260601000000 (fails) failed while applying",
             "no_such_table",
         ]);
@@ -281,14 +277,14 @@ fn a_non_transactional_failure_is_reported_dirty() {
             "DROP TABLE half;",
             "run_in_transaction = false\n",
         );
-        run(m.cmd(db.url()).args(["upgrade", "head"])).expect_code(1).expect_output(&[
+        run(m.cmd(db.url()).args(["upgrade", "head"])).code(1).says(&[
             "20260601000000 (fails) failed while applying",
             "it is not transactional: what ran of it before the stop was kept, and it is marked dirty",
         ]);
         assert!(db.has_table("half"));
         run(m.cmd(db.url()).arg("check"))
-            .expect_code(4)
-            .expect_output(&["was interrupted while applying"]);
+            .code(4)
+            .says(&["was interrupted while applying"]);
     }
 }
 
@@ -303,8 +299,8 @@ fn a_single_transaction_failure_rolls_back_the_batch_and_says_so() {
     );
     let failed = run(m
         .cmd(db.url())
-        .args(["--format", "json", "upgrade", "--single-transaction"]))
-    .expect_code(1);
+        .args(["--format", "json", "upgrade", "--single-transaction"]));
+    failed.code(1);
     let report = json(&failed);
     assert_eq!(
         report["stop"]["rolled_back"],
@@ -318,7 +314,8 @@ fn a_single_transaction_failure_rolls_back_the_batch_and_says_so() {
         "{message}"
     );
     // Text: no "applied" line for what was rolled back.
-    let text = run(m.cmd(db.url()).args(["upgrade", "--single-transaction"])).expect_code(1);
+    let text = run(m.cmd(db.url()).args(["upgrade", "--single-transaction"]));
+    text.code(1);
     assert!(!text.all().contains("applied "), "{}", text.all());
     assert_eq!(db.recorded().0, Vec::<String>::new());
     assert!(!db.has_table("users"));
@@ -330,8 +327,8 @@ fn a_single_transaction_script_and_plan_show_one_transaction() {
     let m = Migrations::haven(Dialect::Postgres);
     let sql = run(m
         .cmd(db.url())
-        .args(["upgrade", "--single-transaction", "--sql"]))
-    .expect_code(0);
+        .args(["upgrade", "--single-transaction", "--sql"]));
+    sql.code(0);
     assert_eq!(
         sql.stdout.matches("\nBEGIN;\n").count(),
         1,
@@ -348,8 +345,8 @@ fn a_single_transaction_script_and_plan_show_one_transaction() {
     run(m
         .cmd(fresh.url())
         .args(["upgrade", "--single-transaction", "--dry-run"]))
-    .expect_code(0)
-    .expect_output(&[
+    .code(0)
+    .says(&[
         "plan (4 step(s), all in one transaction (--single-transaction)",
         "in the one transaction",
     ]);
@@ -359,13 +356,13 @@ fn a_single_transaction_script_and_plan_show_one_transaction() {
         "--single-transaction",
         "--sql",
     ]))
-    .expect_code(2)
-    .expect_output(&["--single-transaction is for PostgreSQL"]);
+    .code(2)
+    .says(&["--single-transaction is for PostgreSQL"]);
 }
 
 /// What `check` says of the migration marked dirty.
 fn dirty_text(db: &Db, m: &Migrations) -> String {
-    run(m.cmd(db.url()).arg("check")).expect_code(4).all()
+    run(m.cmd(db.url()).arg("check")).code(4).all()
 }
 
 #[test]
@@ -379,7 +376,7 @@ fn the_dirty_marker_records_its_direction_and_old_side_tables_gain_the_column() 
             "DROP TABLE outside;",
             "run_in_transaction = false\n",
         );
-        run(m.cmd(db.url()).args(["upgrade", "head"])).expect_code(0);
+        run(m.cmd(db.url()).args(["upgrade", "head"])).code(0);
         // A run cut between its last two writes: diesel's row is written, the marker not
         // yet cleared. diesel's row alone would say "reverting".
         db.exec(
@@ -395,16 +392,16 @@ fn the_dirty_marker_records_its_direction_and_old_side_tables_gain_the_column() 
         // An older side table, without the column: read as it is, upgraded by a write.
         db.exec("UPDATE __haven_migrations SET dirty = FALSE");
         db.exec("ALTER TABLE __haven_migrations DROP COLUMN dirty_action");
-        run(m.cmd(db.url()).arg("check")).expect_code(0);
-        run(m.cmd(db.url()).arg("history")).expect_code(0);
+        run(m.cmd(db.url()).arg("check")).code(0);
+        run(m.cmd(db.url()).arg("history")).code(0);
         let has_it = || db.has_column("__haven_migrations", "dirty_action");
         assert!(
             !has_it(),
             "{dialect:?}: a read-only command changed the side table"
         );
-        run(m.cmd(db.url()).args(["downgrade", "-1"])).expect_code(0);
+        run(m.cmd(db.url()).args(["downgrade", "-1"])).code(0);
         assert!(has_it(), "{dialect:?}: the column was not added");
-        run(m.cmd(db.url()).args(["upgrade", "head"])).expect_code(0);
+        run(m.cmd(db.url()).args(["upgrade", "head"])).code(0);
         assert_eq!(db.recorded().1, haven_and(&["20260601000000"]));
     }
 }
@@ -419,7 +416,8 @@ fn a_verify_failure_is_an_error_in_json() {
             "CREATE TABLE leaky (x int);",
             "SELECT 1;",
         );
-        let failed = run(m.cmd(db.url()).args(["--format", "json", "verify"])).expect_code(4);
+        let failed = run(m.cmd(db.url()).args(["--format", "json", "verify"]));
+        failed.code(4);
         let report = json(&failed);
         assert_eq!(report["ok"], false);
         assert_eq!(report["error"]["kind"], "verify_failed", "{report}");
@@ -473,12 +471,12 @@ fn a_full_disk_on_sqlite_is_reported_as_a_full_disk() {
         "DROP TABLE big;",
     );
     run(m.cmd(&url).args(["upgrade", "head"]))
-        .expect_code(1)
-        .expect_output(&[
+        .code(1)
+        .says(&[
             "20260601000000 (big) failed while applying: database or disk is full",
             "it was rolled back: nothing of it was kept",
         ])
-        .expect_no_output(&["outside of a transaction"]);
+        .never_says(&["outside of a transaction"]);
     assert_eq!(sqlite_recorded(&path).0, haven_and(&[]));
     assert!(!sqlite_table_exists(&path, "big"));
 }

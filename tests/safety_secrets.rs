@@ -3,16 +3,15 @@
 //! parameters pass through, and `upgrade --backup FILE` dumps first or applies nothing.
 //!
 //! Each test's database belongs to a role of its own with a random password
-//! (`common::pg_database_with_password`), so that "no output shows the password" proves
+//! (`support::pg_database_with_password`), so that "no output shows the password" proves
 //! something on any server, a `HAVEN_TEST_DATABASE_URL` one with trust auth too.
 
-mod common;
-mod safety_support;
+mod support;
 
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use safety_support::{
+use support::{
     haven_and, pg_recorded, pg_sessions_waiting, pg_table_exists, run, wait_until, Background,
     Dialect, Migrations, PgGate, Run,
 };
@@ -32,9 +31,8 @@ fn fails_without_secrets(
     MODES
         .iter()
         .map(|mode| {
-            let out = run(migrations.cmd(url).args(*mode).args(args))
-                .expect_code(code)
-                .expect_no_output(secrets);
+            let out = run(migrations.cmd(url).args(*mode).args(args));
+            out.code(code).never_says(secrets);
             if mode.contains(&"json") {
                 let report: serde_json::Value =
                     serde_json::from_str(&out.stdout).expect("one JSON object, also on failure");
@@ -48,7 +46,7 @@ fn fails_without_secrets(
 
 #[test]
 fn a_wrong_password_is_never_printed() {
-    let db = common::pg_database_with_password();
+    let db = support::pg_database_with_password();
     if !db.checks_passwords() {
         return; // a HAVEN_TEST_DATABASE_URL server with trust auth: nothing to prove
     }
@@ -78,7 +76,7 @@ fn a_wrong_password_is_never_printed() {
 
 #[test]
 fn the_right_password_is_never_printed_when_the_database_is_missing() {
-    let db = common::pg_database_with_password();
+    let db = support::pg_database_with_password();
     let url = db.url_for_database("no_such_database");
     let migrations = Migrations::haven(Dialect::Postgres);
     for args in [&["upgrade", "head"][..], &["check"], &["verify"]] {
@@ -119,7 +117,7 @@ fn a_password_for_an_unreachable_server_is_never_printed() {
 
 #[test]
 fn the_password_is_not_printed_on_a_lock_timeout() {
-    let db = common::pg_database_with_password();
+    let db = support::pg_database_with_password();
     let migrations = Migrations::haven(Dialect::Postgres);
     migrations.add(
         "2026-01-01-000005_gated",
@@ -141,20 +139,17 @@ fn the_password_is_not_printed_on_a_lock_timeout() {
         assert!(out.all().contains("migration lock"), "{}", out.all());
     }
     gate.release();
-    holder
-        .wait()
-        .expect_code(0)
-        .expect_no_output(&[&db.password]);
+    holder.wait().code(0).never_says(&[&db.password]);
 }
 
 #[test]
 fn the_password_is_not_printed_when_a_migration_fails_or_succeeds() {
-    let db = common::pg_database_with_password();
+    let db = support::pg_database_with_password();
     let migrations = Migrations::haven(Dialect::Postgres);
     run(migrations.cmd(&db.url).args(["-v", "upgrade", "head"]))
-        .expect_code(0)
-        .expect_output(&["debug:"])
-        .expect_no_output(&[&db.password]);
+        .code(0)
+        .says(&["debug:"])
+        .never_says(&[&db.password]);
     // The password is in the migration's error text itself: scrubbed all the same.
     migrations.add(
         "2026-01-01-000005_broken",
@@ -171,42 +166,42 @@ fn the_password_is_not_printed_when_a_migration_fails_or_succeeds() {
         assert!(out.all().contains("20260101000005"), "{}", out.all());
     }
     run(migrations.cmd(&db.url).args(["-v", "history"]))
-        .expect_code(0)
-        .expect_no_output(&[&db.password]);
+        .code(0)
+        .never_says(&[&db.password]);
 }
 
 #[test]
 fn libpq_url_parameters_pass_through() {
-    let db = common::pg_database_with_password();
+    let db = support::pg_database_with_password();
     let migrations = Migrations::haven(Dialect::Postgres);
     let bogus = format!("{}&sslmode=bogus", db.url);
     run(migrations.cmd(&bogus).arg("check"))
-        .expect_code(1)
-        .expect_output(&["sslmode"])
-        .expect_no_output(&[&db.password]);
+        .code(1)
+        .says(&["sslmode"])
+        .never_says(&[&db.password]);
     let url = format!("{}&sslmode=disable&application_name=deployer", db.url);
     let dump = migrations.tmp.path().join("before.sql");
     run(migrations
         .cmd(&url)
         .args(["upgrade", "head", "--backup"])
         .arg(&dump))
-    .expect_code(0);
+    .code(0);
     assert!(fs::metadata(&dump).expect("the dump").len() > 0);
     assert_eq!(pg_recorded(&db).0, haven_and(&[]));
 }
 
 #[test]
 fn backup_writes_a_dump_before_upgrading() {
-    let db = common::pg_database_with_password();
+    let db = support::pg_database_with_password();
     let migrations = Migrations::haven(Dialect::Postgres);
-    run(migrations.cmd(&db.url).args(["upgrade", "+2"])).expect_code(0);
+    run(migrations.cmd(&db.url).args(["upgrade", "+2"])).code(0);
     let dump = migrations.tmp.path().join("backup.sql");
     run(migrations
         .cmd(&db.url)
         .args(["upgrade", "head", "--backup"])
         .arg(&dump))
-    .expect_code(0)
-    .expect_no_output(&[&db.password]);
+    .code(0)
+    .never_says(&[&db.password]);
     let text = fs::read_to_string(&dump).expect("the dump");
     assert!(text.contains("PostgreSQL database dump"), "{text}");
     // Taken before the upgrade: the first two migrations' tables, not the later ones'.
@@ -218,7 +213,7 @@ fn backup_writes_a_dump_before_upgrading() {
 
 #[test]
 fn a_backup_to_an_unwritable_path_applies_nothing() {
-    let db = common::pg_database_with_password();
+    let db = support::pg_database_with_password();
     let migrations = Migrations::haven(Dialect::Postgres);
     for mode in MODES {
         run(migrations.cmd(&db.url).args(mode).args([
@@ -227,13 +222,13 @@ fn a_backup_to_an_unwritable_path_applies_nothing() {
             "--backup",
             "/nonexistent-dir/x.sql",
         ]))
-        .expect_code(1)
-        .expect_output(&[
+        .code(1)
+        .says(&[
             "backup failed",
             "nothing was applied",
             "/nonexistent-dir/x.sql",
         ])
-        .expect_no_output(&[&db.password]);
+        .never_says(&[&db.password]);
     }
     assert!(!pg_table_exists(&db, "users"));
     assert_eq!(pg_recorded(&db), (vec![], vec![]), "not even the tables");
@@ -241,7 +236,7 @@ fn a_backup_to_an_unwritable_path_applies_nothing() {
 
 #[test]
 fn a_failing_pg_dump_gets_the_password_from_the_environment_and_its_output_is_scrubbed() {
-    let db = common::pg_database_with_password();
+    let db = support::pg_database_with_password();
     let migrations = Migrations::haven(Dialect::Postgres);
     // A pg_dump that records how it was called, prints the password, and fails.
     let bin = migrations.tmp.path().join("bin");
@@ -254,7 +249,7 @@ fn a_failing_pg_dump_gets_the_password_from_the_environment_and_its_output_is_sc
          printf '%s\\n' \"$@\" > '{}'\nprintf '%s' \"$PGPASSWORD\" > '{}'\n\
          echo \"pg_dump: error: connection to server failed: password $PGPASSWORD rejected\" >&2\n\
          exit 1\n",
-        common::pg_server_version(),
+        support::pg_server_version(),
         argv_file.display(),
         env_file.display()
     );
@@ -273,9 +268,9 @@ fn a_failing_pg_dump_gets_the_password_from_the_environment_and_its_output_is_sc
             "--backup",
             "/tmp/unused.sql",
         ]))
-        .expect_code(1)
-        .expect_output(&["backup failed", "rejected"])
-        .expect_no_output(&[&db.password]);
+        .code(1)
+        .says(&["backup failed", "rejected"])
+        .never_says(&[&db.password]);
     }
     let argv = fs::read_to_string(&argv_file).expect("the fake pg_dump ran");
     assert!(

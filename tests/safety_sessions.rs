@@ -3,23 +3,22 @@
 //! are reported as waits, a write command uses one connection, the orphan check survives
 //! `RESET ALL`, and SQL that would release the lock is refused before anything runs.
 
-mod common;
-mod safety_support;
+mod support;
 
 use std::time::Duration;
 
-use safety_support::{
+use support::{
     haven_and, pg_recorded, pg_rows, pg_table_exists, run, wait_until, Background, Dialect,
     Migrations, PgGate,
 };
 
 /// Rows of `sql` as one trimmed string.
-fn one(db: &common::PgTestDb, sql: &str) -> String {
+fn one(db: &support::PgTestDb, sql: &str) -> String {
     db.psql(sql).trim().to_owned()
 }
 
 /// Advisory locks held on the server (any database).
-fn advisory_locks(db: &common::PgTestDb) -> usize {
+fn advisory_locks(db: &support::PgTestDb) -> usize {
     one(db, "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND database = (SELECT oid FROM pg_database WHERE datname = current_database())")
         .parse()
         .expect("a count")
@@ -41,9 +40,9 @@ INSERT INTO slow VALUES (1);
 
 #[test]
 fn a_killed_clients_backend_is_stopped_and_keeps_the_lock_until_then() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let migrations = Migrations::haven(Dialect::Postgres);
-    run(migrations.cmd(&db.url).args(["upgrade", "head"])).expect_code(0);
+    run(migrations.cmd(&db.url).args(["upgrade", "head"])).code(0);
     migrations.add(
         "2026-06-01-000000_slow_commit",
         SLOW_COMMIT_UP,
@@ -62,9 +61,8 @@ fn a_killed_clients_backend_is_stopped_and_keeps_the_lock_until_then() {
     // At once: the orphaned backend is still committing, and still holds the lock.
     let next = run(migrations
         .cmd(&db.url)
-        .args(["--format", "json", "upgrade", "head"]))
-    .expect_code(0)
-    .expect_no_output(&["duplicate key"]);
+        .args(["--format", "json", "upgrade", "head"]));
+    next.code(0).never_says(&["duplicate key"]);
     let report: serde_json::Value = serde_json::from_str(&next.stdout).expect("JSON");
     assert!(report["error"].is_null(), "{report}");
     let (diesel, side) = pg_recorded(&db);
@@ -90,7 +88,7 @@ fn a_killed_clients_backend_is_stopped_and_keeps_the_lock_until_then() {
 
 #[test]
 fn a_lock_wait_is_reported_as_a_wait_not_as_overhead() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let migrations = Migrations::haven(Dialect::Postgres);
     migrations.add(
         "2026-06-01-000000_gated",
@@ -100,7 +98,7 @@ fn a_lock_wait_is_reported_as_a_wait_not_as_overhead() {
     let gate = PgGate::lock(&db);
     let holder = Background::spawn(migrations.cmd(&db.url).args(["upgrade", "head"]));
     wait_until("the first deploy blocks on the gate", || {
-        safety_support::pg_sessions_waiting(&db, "gate", "Lock") == 1
+        support::pg_sessions_waiting(&db, "gate", "Lock") == 1
     });
     let waiter = Background::spawn(migrations.cmd(&db.url).args(["upgrade", "head"]));
     wait_until("the second deploy waits for the lock", || {
@@ -111,8 +109,9 @@ fn a_lock_wait_is_reported_as_a_wait_not_as_overhead() {
     // Long enough to stand out beside the tool's own milliseconds.
     std::thread::sleep(Duration::from_millis(600));
     gate.release();
-    holder.wait().expect_code(0);
-    let waited = waiter.wait().expect_code(0);
+    holder.wait().code(0);
+    let waited = waiter.wait();
+    waited.code(0);
     let text = waited.stdout.trim();
     let summary = text.lines().last().expect("a summary line");
     assert!(
@@ -133,7 +132,7 @@ fn a_lock_wait_is_reported_as_a_wait_not_as_overhead() {
 /// Sessions ever opened on the test's database (PostgreSQL 14+ counts them). A session is
 /// counted when its backend exits, a moment after its client closed; this reading's own
 /// session is counted only after it.
-fn sessions(db: &common::PgTestDb) -> i64 {
+fn sessions(db: &support::PgTestDb) -> i64 {
     one(
         db,
         "SELECT sessions FROM pg_stat_database WHERE datname = current_database()",
@@ -143,9 +142,9 @@ fn sessions(db: &common::PgTestDb) -> i64 {
 }
 
 /// How many sessions `args` opened.
-fn sessions_of(db: &common::PgTestDb, migrations: &Migrations, args: &[&str]) -> i64 {
+fn sessions_of(db: &support::PgTestDb, migrations: &Migrations, args: &[&str]) -> i64 {
     let before = sessions(db);
-    run(migrations.cmd(&db.url).args(args)).expect_code(0);
+    run(migrations.cmd(&db.url).args(args)).code(0);
     // Read until two readings differ by exactly the first reading's own session: then
     // every session of the command, and of the readings, has been counted.
     let mut readings_before_last = 0;
@@ -164,7 +163,7 @@ fn sessions_of(db: &common::PgTestDb, migrations: &Migrations, args: &[&str]) ->
 
 #[test]
 fn a_write_command_does_its_work_on_one_connection() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let migrations = Migrations::haven(Dialect::Postgres);
     let direct = sessions_of(&db, &migrations, &["--pooler", "none", "upgrade", "+2"]);
     assert_eq!(direct, 1, "upgrade --pooler none");
@@ -183,7 +182,7 @@ fn a_write_command_does_its_work_on_one_connection() {
 
 #[test]
 fn the_orphan_check_survives_reset_all_between_migrations() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let migrations = Migrations::haven(Dialect::Postgres);
     migrations.add(
         "2026-06-01-000000_resets",
@@ -199,9 +198,9 @@ fn the_orphan_check_survives_reset_all_between_migrations() {
         run(migrations
             .cmd(&db.url)
             .args(["--pooler", pooler, "upgrade", "head"]))
-        .expect_code(0);
+        .code(0);
         assert_eq!(one(&db, "SELECT v FROM probe"), "1s", "--pooler {pooler}");
-        run(migrations.cmd(&db.url).args(["downgrade", "-2"])).expect_code(0);
+        run(migrations.cmd(&db.url).args(["downgrade", "-2"])).code(0);
     }
 }
 
@@ -221,7 +220,7 @@ fn sql_that_releases_the_lock_is_refused_before_anything_runs() {
             "pg_advisory_unlock_all()",
         ),
     ] {
-        let db = common::pg_database();
+        let db = support::pg_database();
         let migrations = Migrations::haven(Dialect::Postgres);
         let dir = match metadata {
             Some(meta) => {
@@ -232,9 +231,8 @@ fn sql_that_releases_the_lock_is_refused_before_anything_runs() {
         let file = dir.join("up.sql").display().to_string();
         let refused = run(migrations
             .cmd(&db.url)
-            .args(["--format", "json", "upgrade", "head"]))
-        .expect_code(2)
-        .expect_output(&[&format!(
+            .args(["--format", "json", "upgrade", "head"]));
+        refused.code(2).says(&[&format!(
             "{file}:{line}: refused before anything ran: `{found}`"
         )]);
         let report: serde_json::Value = serde_json::from_str(&refused.stdout).expect("JSON");
@@ -242,11 +240,11 @@ fn sql_that_releases_the_lock_is_refused_before_anything_runs() {
         // Nothing ran: not the HAVEN migrations before it, not even the bookkeeping tables.
         assert!(!pg_table_exists(&db, "users"));
         assert!(!pg_table_exists(&db, "__diesel_schema_migrations"));
-        run(migrations.cmd(&db.url).args(["upgrade", "head", "--sql"])).expect_code(2);
+        run(migrations.cmd(&db.url).args(["upgrade", "head", "--sql"])).code(2);
         run(migrations
             .cmd(&db.url)
             .args(["upgrade", "head", "--dry-run"]))
-        .expect_code(2);
+        .code(2);
         assert!(pg_rows(
             &db,
             "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"

@@ -4,13 +4,12 @@
 //! 130 or 143; a second signal exits at once; SQLite exits at once, saying why that is
 //! safe; `verify` leaves no scratch database.
 
-mod common;
-mod safety_support;
+mod support;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use safety_support::{
+use support::{
     haven_and, pg_recorded, pg_sessions_waiting, pg_table_exists, run, sqlite_recorded, wait_until,
     Background, Dialect, Migrations, PgGate,
 };
@@ -29,7 +28,7 @@ fn send(signal: &str, pid: u32) {
 }
 
 /// Sessions of the test's database still running `text`.
-fn running(db: &common::PgTestDb, text: &str) -> String {
+fn running(db: &support::PgTestDb, text: &str) -> String {
     db.psql(&format!(
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
          AND pid <> pg_backend_pid() AND state = 'active' AND position('{text}' in query) > 0"
@@ -38,7 +37,7 @@ fn running(db: &common::PgTestDb, text: &str) -> String {
     .to_owned()
 }
 
-fn advisory_locks(db: &common::PgTestDb) -> String {
+fn advisory_locks(db: &support::PgTestDb) -> String {
     db.psql(
         "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' \
          AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
@@ -48,8 +47,9 @@ fn advisory_locks(db: &common::PgTestDb) -> String {
 }
 
 /// Waits for `child` and asserts it exited with `code` within a few seconds of `since`.
-fn exits_soon(child: Background, since: Instant, code: i32) -> safety_support::Run {
-    let done = child.wait().expect_code(code);
+fn exits_soon(child: Background, since: Instant, code: i32) -> support::Run {
+    let done = child.wait();
+    done.code(code);
     let took = since.elapsed();
     assert!(
         took < Duration::from_secs(15),
@@ -58,7 +58,7 @@ fn exits_soon(child: Background, since: Instant, code: i32) -> safety_support::R
     done
 }
 
-fn json(run: &safety_support::Run) -> serde_json::Value {
+fn json(run: &support::Run) -> serde_json::Value {
     assert_eq!(
         run.stdout.matches("\"command\"").count(),
         1,
@@ -71,7 +71,7 @@ fn json(run: &safety_support::Run) -> serde_json::Value {
 #[test]
 fn a_signal_cancels_the_running_migration_rolls_it_back_and_unlocks() {
     for (signal, code, name) in [("TERM", 143, "SIGTERM"), ("INT", 130, "SIGINT")] {
-        let db = common::pg_database();
+        let db = support::pg_database();
         let migrations = Migrations::haven(Dialect::Postgres);
         migrations.add("2026-06-01-000000_sleepy", SLEEPY_UP, "DROP TABLE sleepy;");
         let child = Background::spawn(
@@ -104,7 +104,7 @@ fn a_signal_cancels_the_running_migration_rolls_it_back_and_unlocks() {
 
 #[test]
 fn a_signal_while_waiting_for_the_lock_stops_the_wait() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let migrations = Migrations::haven(Dialect::Postgres);
     migrations.add(
         "2026-06-01-000000_gated",
@@ -123,18 +123,17 @@ fn a_signal_while_waiting_for_the_lock_stops_the_wait() {
             .contains("waiting for the migration lock")
     });
     send("INT", waiter.pid());
-    exits_soon(waiter, Instant::now(), 130)
-        .expect_output(&["interrupted by SIGINT; nothing had started"]);
+    exits_soon(waiter, Instant::now(), 130).says(&["interrupted by SIGINT; nothing had started"]);
     // The holder is not disturbed.
     gate.release();
-    holder.wait().expect_code(0);
+    holder.wait().code(0);
     assert_eq!(pg_recorded(&db).0, haven_and(&["20260601000000"]));
     assert_eq!(advisory_locks(&db), "0");
 }
 
 #[test]
 fn an_interrupted_non_transactional_migration_keeps_its_dirty_marker() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let migrations = Migrations::haven(Dialect::Postgres);
     migrations.add_with_metadata(
         "2026-06-01-000000_halves",
@@ -145,7 +144,7 @@ fn an_interrupted_non_transactional_migration_keeps_its_dirty_marker() {
     let child = Background::spawn(migrations.cmd(&db.url).args(["upgrade", "head"]));
     wait_until("the migration sleeps", || running(&db, "pg_sleep") == "1");
     send("TERM", child.pid());
-    exits_soon(child, Instant::now(), 143).expect_output(&[
+    exits_soon(child, Instant::now(), 143).says(&[
         "interrupted by SIGTERM",
         "20260601000000 (halves) is not transactional",
         "marked dirty",
@@ -153,18 +152,18 @@ fn an_interrupted_non_transactional_migration_keeps_its_dirty_marker() {
     assert!(pg_table_exists(&db, "first_half"));
     assert!(!pg_table_exists(&db, "second_half"));
     assert_eq!(
-        safety_support::pg_dirty(&db).last(),
+        support::pg_dirty(&db).last(),
         Some(&"20260601000000|true".to_owned())
     );
     run(migrations.cmd(&db.url).arg("check"))
-        .expect_code(4)
-        .expect_output(&["interrupted while applying"]);
+        .code(4)
+        .says(&["interrupted while applying"]);
     assert_eq!(advisory_locks(&db), "0");
 }
 
 #[test]
 fn a_second_signal_exits_at_once() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let migrations = Migrations::haven(Dialect::Postgres);
     // A statement that shrugs off the first cancel.
     migrations.add(
@@ -182,7 +181,7 @@ fn a_second_signal_exits_at_once() {
             .contains("send it again to exit at once")
     });
     send("TERM", child.pid());
-    exits_soon(child, Instant::now(), 143).expect_output(&["exiting at once (second signal)"]);
+    exits_soon(child, Instant::now(), 143).says(&["exiting at once (second signal)"]);
     // The server notices the client is gone and rolls back.
     wait_until("the orphaned statement ends", || {
         running(&db, "pg_sleep") == "0"
@@ -193,7 +192,7 @@ fn a_second_signal_exits_at_once() {
 
 #[test]
 fn an_interrupted_verify_drops_its_scratch_database() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let migrations = Migrations::haven(Dialect::Postgres);
     migrations.add("2026-06-01-000000_sleepy", SLEEPY_UP, "DROP TABLE sleepy;");
     let scratch = || {
@@ -212,7 +211,7 @@ fn an_interrupted_verify_drops_its_scratch_database() {
             == "1"
     });
     send("TERM", child.pid());
-    exits_soon(child, Instant::now(), 143).expect_output(&["interrupted by SIGTERM"]);
+    exits_soon(child, Instant::now(), 143).says(&["interrupted by SIGTERM"]);
     assert_eq!(scratch(), before, "a scratch database was left behind");
 }
 
@@ -223,9 +222,9 @@ const SQLITE_ENDLESS: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT 
 #[test]
 fn sqlite_exits_at_once_and_says_why_that_is_safe() {
     for (signal, code) in [("TERM", 143), ("INT", 130)] {
-        let db = common::sqlite_database();
+        let db = support::sqlite_database();
         let migrations = Migrations::haven(Dialect::Sqlite);
-        run(migrations.cmd(&db.url).args(["upgrade", "+1"])).expect_code(0);
+        run(migrations.cmd(&db.url).args(["upgrade", "+1"])).code(0);
         migrations.add(
             "2026-06-01-000000_endless",
             &format!("CREATE TABLE endless (x int);\n{SQLITE_ENDLESS}"),
@@ -256,6 +255,6 @@ fn sqlite_exits_at_once_and_says_why_that_is_safe() {
         run(migrations
             .cmd(&db.url)
             .args(["--lock-timeout", "5", "stamp", "head"]))
-        .expect_code(0);
+        .code(0);
     }
 }

@@ -3,10 +3,9 @@
 //! `--single-transaction`, SQLite migrations with their own BEGIN/COMMIT, and session state
 //! that must not leak from one migration into the next; on real databases.
 
-mod common;
-mod safety_support;
+mod support;
 
-use safety_support::{
+use support::{
     haven_and, pg_dirty, pg_recorded, pg_rows, pg_sessions_waiting, pg_table_exists, run,
     sqlite_recorded, sqlite_rows, sqlite_table_exists, wait_until, Background, Dialect, Migrations,
 };
@@ -19,7 +18,7 @@ const NO_TX: &str = "run_in_transaction = false\n";
 
 #[test]
 fn create_index_concurrently_runs_in_a_non_transactional_migration() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let migrations = Migrations::haven(Dialect::Postgres);
     // Two CONCURRENTLY statements: sent together they would form an implicit transaction
     // block, which PostgreSQL refuses. Plus semicolons in places a naive split would cut.
@@ -36,8 +35,8 @@ fn create_index_concurrently_runs_in_a_non_transactional_migration() {
         NO_TX,
     );
     run(migrations.cmd(&db.url).args(["upgrade", "head"]))
-        .expect_code(0)
-        .expect_output(&[V5]);
+        .code(0)
+        .says(&[V5]);
     let valid = "SELECT c.relname || '|' || i.indisvalid FROM pg_index i \
                  JOIN pg_class c ON c.oid = i.indexrelid \
                  WHERE c.relname IN ('users_created_at_idx', 'users_display_name_idx') \
@@ -52,21 +51,21 @@ fn create_index_concurrently_runs_in_a_non_transactional_migration() {
     assert_eq!(side, haven_and(&[V5]));
     assert!(pg_dirty(&db).iter().all(|r| r.ends_with("|false")));
 
-    run(migrations.cmd(&db.url).args(["downgrade", "-1"])).expect_code(0);
+    run(migrations.cmd(&db.url).args(["downgrade", "-1"])).code(0);
     assert_eq!(pg_rows(&db, valid), Vec::<String>::new());
     // verify runs it the same way, statement by statement, in its scratch database.
     run(migrations.cmd(&db.url).arg("verify"))
-        .expect_code(0)
-        .expect_output(&["5 migration(s)"]);
+        .code(0)
+        .says(&["5 migration(s)"]);
     assert_eq!(pg_recorded(&db), (haven_and(&[]), haven_and(&[])));
-    run(migrations.cmd(&db.url).arg("check")).expect_code(3);
+    run(migrations.cmd(&db.url).arg("check")).code(3);
 }
 
 /// Applies the HAVEN migrations, then a non-transactional migration that is `kill -9`ed
 /// in its `pg_sleep`, after its first statement committed and before its last.
-fn interrupted_non_transactional(db: &common::PgTestDb) -> Migrations {
+fn interrupted_non_transactional(db: &support::PgTestDb) -> Migrations {
     let migrations = Migrations::haven(Dialect::Postgres);
-    run(migrations.cmd(&db.url).args(["upgrade", "head"])).expect_code(0);
+    run(migrations.cmd(&db.url).args(["upgrade", "head"])).code(0);
     migrations.add_with_metadata(
         "2026-01-01-000005_half_done",
         "CREATE TABLE nt_first (id int);\nSELECT pg_sleep(600);\nCREATE TABLE nt_second (id int);\n",
@@ -91,51 +90,54 @@ fn interrupted_non_transactional(db: &common::PgTestDb) -> Migrations {
 
 #[test]
 fn an_interrupted_non_transactional_migration_is_dirty_until_stamped_back() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let migrations = interrupted_non_transactional(&db);
     assert!(pg_dirty(&db).contains(&format!("{V5}|true")));
 
-    run(migrations.cmd(&db.url).arg("check"))
-        .expect_code(4)
-        .expect_output(&[V5, "half_done", "interrupted", "stamp"]);
+    run(migrations.cmd(&db.url).arg("check")).code(4).says(&[
+        V5,
+        "half_done",
+        "interrupted",
+        "stamp",
+    ]);
     run(migrations.cmd(&db.url).args(["upgrade", "head"]))
-        .expect_code(4)
-        .expect_output(&[V5, "interrupted"]);
+        .code(4)
+        .says(&[V5, "interrupted"]);
     assert!(!pg_table_exists(&db, "nt_second"), "never silently retried");
     run(migrations.cmd(&db.url).args(["downgrade", "-1"]))
-        .expect_code(4)
-        .expect_output(&[V5]);
+        .code(4)
+        .says(&[V5]);
     // current and history show it, and exit 0.
     run(migrations.cmd(&db.url).arg("history"))
-        .expect_code(0)
-        .expect_output(&["DIRTY", V5]);
+        .code(0)
+        .says(&["DIRTY", V5]);
 
     // The operator undoes the part that ran, and records that it did not run.
     db.psql("DROP TABLE nt_first");
     run(migrations.cmd(&db.url).args(["stamp", V4]))
-        .expect_code(0)
-        .expect_output(&[V5]);
+        .code(0)
+        .says(&[V5]);
     assert_eq!(pg_recorded(&db), (haven_and(&[]), haven_and(&[])));
     run(migrations.cmd(&db.url).arg("check"))
-        .expect_code(3)
-        .expect_no_output(&["interrupted", "DIRTY"]);
+        .code(3)
+        .never_says(&["interrupted", "DIRTY"]);
 }
 
 #[test]
 fn an_interrupted_non_transactional_migration_is_resolved_by_stamping_it() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let migrations = interrupted_non_transactional(&db);
     // The operator finishes the statements by hand, and records that it ran.
     db.psql("CREATE TABLE nt_second (id int)");
-    run(migrations.cmd(&db.url).args(["stamp", V5])).expect_code(0);
+    run(migrations.cmd(&db.url).args(["stamp", V5])).code(0);
     assert_eq!(pg_recorded(&db), (haven_and(&[V5]), haven_and(&[V5])));
     assert_eq!(pg_dirty(&db).last(), Some(&format!("{V5}|false")));
-    run(migrations.cmd(&db.url).arg("check")).expect_code(0);
+    run(migrations.cmd(&db.url).arg("check")).code(0);
 }
 
 #[test]
 fn a_non_transactional_migration_failing_halfway_is_dirty() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let migrations = Migrations::haven(Dialect::Postgres);
     migrations.add_with_metadata(
         "2026-01-01-000005_half_fails",
@@ -144,25 +146,25 @@ fn a_non_transactional_migration_failing_halfway_is_dirty() {
         NO_TX,
     );
     run(migrations.cmd(&db.url).args(["upgrade", "head"]))
-        .expect_code(1)
-        .expect_output(&[V5, "half_fails", "no_such_table", "not transactional"]);
+        .code(1)
+        .says(&[V5, "half_fails", "no_such_table", "not transactional"]);
     assert!(pg_table_exists(&db, "half_first"), "what ran before stays");
     assert!(!pg_table_exists(&db, "half_second"));
     assert_eq!(pg_recorded(&db).0, haven_and(&[]));
     assert_eq!(pg_dirty(&db).last(), Some(&format!("{V5}|true")));
     run(migrations.cmd(&db.url).arg("check"))
-        .expect_code(4)
-        .expect_output(&[V5, "interrupted"]);
+        .code(4)
+        .says(&[V5, "interrupted"]);
     run(migrations.cmd(&db.url).args(["upgrade", "head"]))
-        .expect_code(4)
-        .expect_output(&[V5]);
+        .code(4)
+        .says(&[V5]);
 }
 
 #[test]
 fn single_transaction_applies_all_pending_or_none() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let migrations = Migrations::haven(Dialect::Postgres);
-    run(migrations.cmd(&db.url).args(["upgrade", "head"])).expect_code(0);
+    run(migrations.cmd(&db.url).args(["upgrade", "head"])).code(0);
     migrations.add(
         "2026-01-01-000005_st_a",
         "CREATE TABLE st_a (id int);\n",
@@ -181,8 +183,8 @@ fn single_transaction_applies_all_pending_or_none() {
     run(migrations
         .cmd(&db.url)
         .args(["upgrade", "head", "--single-transaction"]))
-    .expect_code(1)
-    .expect_output(&[V7, "st_c", "division by zero"]);
+    .code(1)
+    .says(&[V7, "st_c", "division by zero"]);
     for table in ["st_a", "st_b", "st_c"] {
         assert!(!pg_table_exists(&db, table), "{table} was rolled back");
     }
@@ -197,7 +199,7 @@ fn single_transaction_applies_all_pending_or_none() {
     run(migrations
         .cmd(&db.url)
         .args(["upgrade", "head", "--single-transaction"]))
-    .expect_code(0);
+    .code(0);
     let all = haven_and(&[V5, V6, V7]);
     assert_eq!(pg_recorded(&db), (all.clone(), all));
     assert!(pg_table_exists(&db, "st_c"));
@@ -205,7 +207,7 @@ fn single_transaction_applies_all_pending_or_none() {
 
 #[test]
 fn single_transaction_refuses_a_non_transactional_pending_migration() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let migrations = Migrations::haven(Dialect::Postgres);
     migrations.add(
         "2026-01-01-000005_st_a",
@@ -221,15 +223,15 @@ fn single_transaction_refuses_a_non_transactional_pending_migration() {
     run(migrations
         .cmd(&db.url)
         .args(["upgrade", "head", "--single-transaction"]))
-    .expect_code(2)
-    .expect_output(&["--single-transaction", V6, "st_concurrent"]);
+    .code(2)
+    .says(&["--single-transaction", V6, "st_concurrent"]);
     assert!(!pg_table_exists(&db, "users"), "nothing was applied");
     assert_eq!(pg_recorded(&db).0, Vec::<String>::new());
 }
 
 #[test]
 fn a_sqlite_migration_with_its_own_begin_commit_works_with_the_lock() {
-    let db = common::sqlite_database();
+    let db = support::sqlite_database();
     let migrations = Migrations::haven(Dialect::Sqlite);
     migrations.add_with_metadata(
         "2026-01-01-000005_own_transaction",
@@ -238,8 +240,8 @@ fn a_sqlite_migration_with_its_own_begin_commit_works_with_the_lock() {
         NO_TX,
     );
     run(migrations.cmd(&db.url).args(["upgrade", "head"]))
-        .expect_code(0)
-        .expect_output(&[V5]);
+        .code(0)
+        .says(&[V5]);
     assert!(sqlite_table_exists(&db.path, "own_a"));
     assert!(sqlite_table_exists(&db.path, "own_b"));
     assert_eq!(
@@ -253,15 +255,15 @@ fn a_sqlite_migration_with_its_own_begin_commit_works_with_the_lock() {
         ),
         ["0"]
     );
-    run(migrations.cmd(&db.url).arg("check")).expect_code(0);
-    run(migrations.cmd(&db.url).args(["downgrade", "-1"])).expect_code(0);
+    run(migrations.cmd(&db.url).arg("check")).code(0);
+    run(migrations.cmd(&db.url).args(["downgrade", "-1"])).code(0);
     assert!(!sqlite_table_exists(&db.path, "own_a"));
     assert_eq!(sqlite_recorded(&db.path), (haven_and(&[]), haven_and(&[])));
 }
 
 #[test]
 fn a_sqlite_migration_whose_own_transaction_fails_is_rolled_back_and_dirty() {
-    let db = common::sqlite_database();
+    let db = support::sqlite_database();
     let migrations = Migrations::haven(Dialect::Sqlite);
     migrations.add_with_metadata(
         "2026-01-01-000005_own_failing",
@@ -270,18 +272,18 @@ fn a_sqlite_migration_whose_own_transaction_fails_is_rolled_back_and_dirty() {
         NO_TX,
     );
     run(migrations.cmd(&db.url).args(["upgrade", "head"]))
-        .expect_code(1)
-        .expect_output(&[V5, "no_such_table"]);
+        .code(1)
+        .says(&[V5, "no_such_table"]);
     assert!(
         !sqlite_table_exists(&db.path, "own_a"),
         "its BEGIN was never committed"
     );
     assert_eq!(sqlite_recorded(&db.path).0, haven_and(&[]));
     run(migrations.cmd(&db.url).arg("check"))
-        .expect_code(4)
-        .expect_output(&[V5, "interrupted"]);
-    run(migrations.cmd(&db.url).args(["stamp", V4])).expect_code(0);
-    run(migrations.cmd(&db.url).arg("check")).expect_code(3);
+        .code(4)
+        .says(&[V5, "interrupted"]);
+    run(migrations.cmd(&db.url).args(["stamp", V4])).code(0);
+    run(migrations.cmd(&db.url).arg("check")).code(3);
 }
 
 /// Where the tables of [`add_schema_switch`] and the bookkeeping tables landed.
@@ -306,12 +308,12 @@ fn add_schema_switch(migrations: &Migrations) {
 
 #[test]
 fn a_search_path_set_by_one_migration_does_not_leak_into_the_next() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let migrations = Migrations::haven(Dialect::Postgres);
     add_schema_switch(&migrations);
     run(migrations.cmd(&db.url).args(["upgrade", "head"]))
-        .expect_code(0)
-        .expect_output(&[V5, V6]);
+        .code(0)
+        .says(&[V5, V6]);
     assert_eq!(
         pg_rows(&db, PLACED),
         [
@@ -323,24 +325,25 @@ fn a_search_path_set_by_one_migration_does_not_leak_into_the_next() {
     );
     let all = haven_and(&[V5, V6]);
     assert_eq!(pg_recorded(&db), (all.clone(), all));
-    run(migrations.cmd(&db.url).arg("check")).expect_code(0);
-    run(migrations.cmd(&db.url).args(["downgrade", V4])).expect_code(0);
+    run(migrations.cmd(&db.url).arg("check")).code(0);
+    run(migrations.cmd(&db.url).args(["downgrade", V4])).code(0);
     assert_eq!(pg_recorded(&db), (haven_and(&[]), haven_and(&[])));
 }
 
 #[test]
 fn a_sql_script_resets_the_session_between_migrations_as_the_real_run_does() {
-    let (real, scripted) = (common::pg_database(), common::pg_database());
+    let (real, scripted) = (support::pg_database(), support::pg_database());
     let migrations = Migrations::haven(Dialect::Postgres);
     add_schema_switch(&migrations);
-    run(migrations.cmd(&real.url).args(["upgrade", "head"])).expect_code(0);
+    run(migrations.cmd(&real.url).args(["upgrade", "head"])).code(0);
     let script = run(migrations
         .cmd(&scripted.url)
         .args(["upgrade", "base:head", "--sql"]))
-    .expect_code(0)
-    .stdout;
+    .code(0)
+    .stdout
+    .clone();
     let file = scripted_file(&script);
-    let status = std::process::Command::new(common::pg_bin("psql"))
+    let status = std::process::Command::new(support::pg_bin("psql"))
         .args(["-X", "-q", "-v", "ON_ERROR_STOP=1", "-f"])
         .arg(file.path())
         .envs(scripted.env())
@@ -360,7 +363,7 @@ fn scripted_file(script: &str) -> tempfile::NamedTempFile {
 
 #[test]
 fn a_non_transactional_search_path_does_not_leak_either() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let migrations = Migrations::haven(Dialect::Postgres);
     migrations.add_with_metadata(
         "2026-01-01-000005_other_schema",
@@ -373,7 +376,7 @@ fn a_non_transactional_search_path_does_not_leak_either() {
         "CREATE TABLE in_public (id int);\n",
         "DROP TABLE in_public;\n",
     );
-    run(migrations.cmd(&db.url).args(["upgrade", "head"])).expect_code(0);
+    run(migrations.cmd(&db.url).args(["upgrade", "head"])).code(0);
     assert!(pg_table_exists(&db, "in_public"));
     let all = haven_and(&[V5, V6]);
     assert_eq!(pg_recorded(&db), (all.clone(), all));
@@ -382,7 +385,7 @@ fn a_non_transactional_search_path_does_not_leak_either() {
 
 #[test]
 fn a_role_set_by_one_migration_does_not_leak_into_the_next() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let role = format!("{}_role", db.name);
     db.psql(&format!("CREATE ROLE \"{role}\" NOLOGIN"));
     let migrations = Migrations::haven(Dialect::Postgres);
@@ -403,7 +406,7 @@ fn a_role_set_by_one_migration_does_not_leak_into_the_next() {
     );
     let recorded = pg_recorded(&db);
     db.psql(&format!("DROP OWNED BY \"{role}\"; DROP ROLE \"{role}\""));
-    result.expect_code(0).expect_output(&[V5, V6]);
+    result.code(0).says(&[V5, V6]);
     assert_eq!(
         owner,
         [common_user(&db)],
@@ -414,7 +417,7 @@ fn a_role_set_by_one_migration_does_not_leak_into_the_next() {
 }
 
 /// The user the test database's URL logs in as.
-fn common_user(db: &common::PgTestDb) -> String {
+fn common_user(db: &support::PgTestDb) -> String {
     pg_rows(db, "SELECT session_user")
         .pop()
         .expect("a session user")
@@ -422,7 +425,7 @@ fn common_user(db: &common::PgTestDb) -> String {
 
 #[test]
 fn a_non_transactional_down_sql_failing_halfway_is_dirty_while_reverting() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let migrations = Migrations::haven(Dialect::Postgres);
     migrations.add_with_metadata(
         "2026-01-01-000005_bad_down",
@@ -430,51 +433,51 @@ fn a_non_transactional_down_sql_failing_halfway_is_dirty_while_reverting() {
         "DROP TABLE down_b;\nSELECT * FROM no_such_table;\nDROP TABLE down_a;\n",
         NO_TX,
     );
-    run(migrations.cmd(&db.url).args(["upgrade", "head"])).expect_code(0);
+    run(migrations.cmd(&db.url).args(["upgrade", "head"])).code(0);
     run(migrations.cmd(&db.url).args(["downgrade", "-1"]))
-        .expect_code(1)
-        .expect_output(&[V5, "bad_down", "reverting", "no_such_table"]);
+        .code(1)
+        .says(&[V5, "bad_down", "reverting", "no_such_table"]);
     assert!(!pg_table_exists(&db, "down_b"));
     assert!(pg_table_exists(&db, "down_a"));
     assert_eq!(pg_recorded(&db).0, haven_and(&[V5]), "still recorded");
     run(migrations.cmd(&db.url).arg("check"))
-        .expect_code(4)
-        .expect_output(&[V5, "interrupted while reverting"]);
+        .code(4)
+        .says(&[V5, "interrupted while reverting"]);
     run(migrations.cmd(&db.url).args(["downgrade", "-1"]))
-        .expect_code(4)
-        .expect_output(&[V5]);
+        .code(4)
+        .says(&[V5]);
     // The operator finishes the revert by hand, and records it.
     db.psql("DROP TABLE down_a");
-    run(migrations.cmd(&db.url).args(["stamp", V4])).expect_code(0);
-    run(migrations.cmd(&db.url).arg("check")).expect_code(3);
+    run(migrations.cmd(&db.url).args(["stamp", V4])).code(0);
+    run(migrations.cmd(&db.url).arg("check")).code(3);
     assert_eq!(pg_recorded(&db), (haven_and(&[]), haven_and(&[])));
 }
 
 #[test]
 fn postgres_only_options_are_refused_on_sqlite() {
-    let db = common::sqlite_database();
+    let db = support::sqlite_database();
     let migrations = Migrations::haven(Dialect::Sqlite);
     run(migrations
         .cmd(&db.url)
         .args(["upgrade", "head", "--single-transaction"]))
-    .expect_code(2)
-    .expect_output(&["--single-transaction", "PostgreSQL"]);
+    .code(2)
+    .says(&["--single-transaction", "PostgreSQL"]);
     let dump = migrations.tmp.path().join("dump.sql");
     run(migrations
         .cmd(&db.url)
         .args(["upgrade", "head", "--backup"])
         .arg(&dump))
-    .expect_code(2)
-    .expect_output(&["pg_dump", "SQLite"]);
+    .code(2)
+    .says(&["pg_dump", "SQLite"]);
     assert!(!dump.exists());
     assert!(!db.path.exists() || sqlite_recorded(&db.path).0.is_empty());
 }
 
 #[test]
 fn an_interrupted_non_transactional_sqlite_migration_is_dirty() {
-    let db = common::sqlite_database();
+    let db = support::sqlite_database();
     let migrations = Migrations::haven(Dialect::Sqlite);
-    run(migrations.cmd(&db.url).args(["upgrade", "head"])).expect_code(0);
+    run(migrations.cmd(&db.url).args(["upgrade", "head"])).code(0);
     migrations.add_with_metadata(
         "2026-01-01-000005_half_done",
         "CREATE TABLE nt_first (id INTEGER);\n\
@@ -491,13 +494,13 @@ fn an_interrupted_non_transactional_sqlite_migration_is_dirty() {
     });
     assert_eq!(victim.kill9().code, -1, "killed by SIGKILL");
     run(migrations.cmd(&db.url).arg("check"))
-        .expect_code(4)
-        .expect_output(&[V5, "half_done", "interrupted"]);
+        .code(4)
+        .says(&[V5, "half_done", "interrupted"]);
     run(migrations.cmd(&db.url).args(["upgrade", "head"]))
-        .expect_code(4)
-        .expect_output(&[V5]);
+        .code(4)
+        .says(&[V5]);
     assert!(!sqlite_table_exists(&db.path, "nt_second"));
-    run(migrations.cmd(&db.url).args(["stamp", V4])).expect_code(0);
-    run(migrations.cmd(&db.url).arg("check")).expect_code(3);
+    run(migrations.cmd(&db.url).args(["stamp", V4])).code(0);
+    run(migrations.cmd(&db.url).arg("check")).code(3);
     assert_eq!(sqlite_recorded(&db.path), (haven_and(&[]), haven_and(&[])));
 }

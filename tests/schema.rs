@@ -9,7 +9,7 @@
 //!   `src/schema.rs` to the byte, and `migration run` / `revert --all` work on both sets.
 #![cfg(all(feature = "postgres", feature = "sqlite"))]
 
-mod common;
+mod support;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -132,7 +132,7 @@ fn check_reversibility<C>(
 
 #[test]
 fn pg_every_migration_reverts_exactly() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let mut conn = pg_connect(&db.url);
     let source = migrations(PG_MIGRATIONS);
     let count = migration_count::<diesel::pg::Pg>(&source);
@@ -146,7 +146,7 @@ fn pg_every_migration_reverts_exactly() {
 
 #[test]
 fn sqlite_every_migration_reverts_exactly() {
-    let db = common::sqlite_database();
+    let db = support::sqlite_database();
     let mut conn = sqlite_connect(&db.url);
     let source = migrations(SQLITE_MIGRATIONS);
     let count = migration_count::<diesel::sqlite::Sqlite>(&source);
@@ -202,8 +202,8 @@ fn sqlite_at_head(url: &str) -> SqliteConnection {
 
 #[test]
 fn both_dialects_have_the_same_structure_at_head() {
-    let pg_db = common::pg_database();
-    let sqlite_db = common::sqlite_database();
+    let pg_db = support::pg_database();
+    let sqlite_db = support::sqlite_database();
     let pg = structure_pg(&mut pg_at_head(&pg_db.url)).expect("PostgreSQL structure");
     let sqlite = structure_sqlite(&mut sqlite_at_head(&sqlite_db.url)).expect("SQLite structure");
     assert_eq!(pg.table_names(), TABLES);
@@ -235,7 +235,7 @@ struct Described {
 
 #[test]
 fn pg_every_foreign_key_has_an_index_and_an_explicit_on_delete() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let mut conn = pg_at_head(&db.url);
     let unindexed: Vec<String> = diesel::sql_query(
         "SELECT c.conrelid::regclass::text || ' ' || pg_get_constraintdef(c.oid) AS description
@@ -288,7 +288,7 @@ struct FkColumns {
 
 #[test]
 fn sqlite_every_foreign_key_has_an_index() {
-    let db = common::sqlite_database();
+    let db = support::sqlite_database();
     let mut conn = sqlite_at_head(&db.url);
     let mut unindexed = Vec::new();
     for table in TABLES {
@@ -511,7 +511,7 @@ fn check_audit_log(conn: &mut dyn Exec) {
 
 #[test]
 fn pg_constraints_refuse_bad_rows() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let mut conn = pg_at_head(&db.url);
     check_constraints(&mut conn);
     // PostgreSQL also refuses TRUNCATE.
@@ -522,7 +522,7 @@ fn pg_constraints_refuse_bad_rows() {
 
 #[test]
 fn sqlite_constraints_refuse_bad_rows() {
-    let db = common::sqlite_database();
+    let db = support::sqlite_database();
     let mut conn = sqlite_at_head(&db.url);
     check_constraints(&mut conn);
     // Text in an amount column would compare greater than any number in SQLite.
@@ -542,8 +542,8 @@ fn sqlite_constraints_refuse_bad_rows() {
 
 #[test]
 fn foreign_keys_act_as_declared_on_both_backends() {
-    let pg_db = common::pg_database();
-    let sqlite_db = common::sqlite_database();
+    let pg_db = support::pg_database();
+    let sqlite_db = support::sqlite_database();
     let mut pg = pg_at_head(&pg_db.url);
     let mut sqlite = sqlite_at_head(&sqlite_db.url);
     for conn in [&mut pg as &mut dyn Exec, &mut sqlite] {
@@ -603,7 +603,7 @@ fn date(y: i32, m: u32, d: u32) -> NaiveDate {
 
 #[test]
 fn pg_every_model_round_trips() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     let conn = &mut pg_at_head(&db.url);
     let (alice, bob) = round_trip_users(conn);
     let (transfer_id, burn_id) = round_trip_transactions(conn, alice, bob);
@@ -983,7 +983,7 @@ fn pg_every_enum_variant_round_trips() {
     use haven_schema::models::*;
     use haven_schema::schema::sql_types;
 
-    let db = common::pg_database();
+    let db = support::pg_database();
     let conn = &mut pg_at_head(&db.url);
     macro_rules! check {
         ($rust:ident, $sql:ident, $pg:literal, [$($variant:ident),+ $(,)?]) => {{
@@ -1099,7 +1099,7 @@ fn repo_schema_rs() -> PathBuf {
 #[test]
 #[ignore = "needs the diesel CLI; run by .ci/run"]
 fn diesel_print_schema_matches_src_schema_rs() {
-    let db = common::pg_database();
+    let db = support::pg_database();
     drop(pg_at_head(&db.url));
     // A copy of the repository's diesel.toml in a scratch dir: the same [print_schema]
     // settings, and a relative `file` that can only ever point into the scratch dir.
@@ -1135,7 +1135,7 @@ fn diesel_cli_runs_and_reverts_both_migration_sets() {
         run_diesel(scratch.path(), &config, &all)
     };
 
-    let pg_db = common::pg_database();
+    let pg_db = support::pg_database();
     cli(&pg_db.url, PG_MIGRATIONS, &["run"]);
     let mut pg = pg_connect(&pg_db.url);
     assert_eq!(snapshot_pg(&mut pg).expect("snapshot").tables(), TABLES);
@@ -1144,7 +1144,7 @@ fn diesel_cli_runs_and_reverts_both_migration_sets() {
     assert_eq!(pg.count("__diesel_schema_migrations"), 0);
     assert!(snapshot_pg(&mut pg).expect("snapshot").is_empty());
 
-    let sqlite_db = common::sqlite_database();
+    let sqlite_db = support::sqlite_database();
     cli(&sqlite_db.url, SQLITE_MIGRATIONS, &["run"]);
     let mut sqlite = sqlite_connect(&sqlite_db.url);
     assert_eq!(

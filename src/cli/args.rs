@@ -3,6 +3,8 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use haven_schema::migrate::{Backup, Mode, Request, UpgradeOptions};
+use haven_schema::plan::StampRules;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -26,6 +28,10 @@ Examples:
   haven-migrate upgrade base:head --sql > all.sql dry-run SQL, no database needed
   haven-migrate stamp head                        record without running SQL (repair)
   haven-migrate check && echo up to date          for deploy scripts";
+
+/// The longest `--lock-timeout`: PostgreSQL's longest `lock_timeout` (2^31 - 1 ms, about
+/// 24 days). Longer waits overflowed the clock and panicked.
+pub const MAX_LOCK_TIMEOUT: u64 = i32::MAX as u64 / 1000;
 
 /// Alembic-style migrations for the HAVEN Token database, on Diesel.
 ///
@@ -77,7 +83,13 @@ pub struct GlobalArgs {
     pub format: Format,
 
     /// Seconds to wait for the migration lock held by another deploy before failing.
-    #[arg(long, global = true, default_value_t = 60, value_name = "SECS")]
+    #[arg(
+        long,
+        global = true,
+        default_value_t = 60,
+        value_name = "SECS",
+        value_parser = clap::value_parser!(u64).range(..=MAX_LOCK_TIMEOUT)
+    )]
     pub lock_timeout: u64,
 
     /// What stands between haven-migrate and a PostgreSQL server. auto: find out (with a
@@ -240,4 +252,86 @@ pub struct CompletionsArgs {
     /// The shell.
     #[arg(value_enum)]
     pub shell: clap_complete::Shell,
+}
+
+impl Command {
+    /// The library's name of the command (`None` for `completions`, which is the binary's).
+    pub fn kind(&self) -> Option<haven_schema::migrate::Command> {
+        use haven_schema::migrate::Command as C;
+        Some(match self {
+            Command::Current => C::Current,
+            Command::History(_) => C::History,
+            Command::Upgrade(_) => C::Upgrade,
+            Command::Downgrade(_) => C::Downgrade,
+            Command::Stamp(_) => C::Stamp,
+            Command::Revision(_) => C::Revision,
+            Command::Check => C::Check,
+            Command::Verify => C::Verify,
+            Command::Completions(_) => return None,
+        })
+    }
+
+    /// The request of this command line; a `--sql` script goes to `sql`.
+    pub fn request<'o>(&self, sql: &'o mut dyn std::io::Write) -> Option<Request<'o>> {
+        let (print_sql, dry_run) = match self {
+            Command::Upgrade(a) => (a.sql, a.dry_run),
+            Command::Downgrade(DowngradeArgs { sql, .. })
+            | Command::Stamp(StampArgs { sql, .. }) => (*sql, false),
+            _ => (false, false),
+        };
+        let mode = match (print_sql, dry_run) {
+            (true, _) => Mode::Sql(sql),
+            (false, true) => Mode::DryRun,
+            (false, false) => Mode::Run,
+        };
+        let request = match self {
+            Command::Current => Request::Current,
+            Command::History(a) => Request::History {
+                range: a.range.clone(),
+            },
+            Command::Check => Request::Check,
+            Command::Verify => Request::Verify,
+            Command::Revision(a) => Request::Revision {
+                message: a.message.clone(),
+            },
+            Command::Upgrade(a) => Request::Upgrade {
+                target: a.target.clone(),
+                options: UpgradeOptions {
+                    allow_out_of_order: a.allow_out_of_order,
+                    single_transaction: a.single_transaction,
+                },
+                backup: a.backup.clone().map(|file| Backup {
+                    file,
+                    pg_dump: a.pg_dump.clone(),
+                }),
+                mode,
+            },
+            Command::Downgrade(a) => Request::Downgrade {
+                target: a.target.clone(),
+                mode,
+            },
+            Command::Stamp(a) => Request::Stamp {
+                target: a.target.clone(),
+                rules: StampRules {
+                    purge: a.purge,
+                    rehash: a.rehash,
+                },
+                mode,
+            },
+            Command::Completions(_) => return None,
+        };
+        Some(request)
+    }
+
+    /// Whether a signal must let it stop cleanly (cancel, roll back, unlock): it runs
+    /// migrations on a server (a write command, `verify`).
+    pub fn runs_migrations(&self) -> bool {
+        match self {
+            Command::Upgrade(a) => !a.sql && !a.dry_run,
+            Command::Downgrade(a) => !a.sql,
+            Command::Stamp(a) => !a.sql,
+            Command::Verify => true,
+            _ => false,
+        }
+    }
 }

@@ -1,37 +1,11 @@
-//! What a command found or did, as data: the JSON object, and the input of the text output.
+//! What an invocation reports, as data: the JSON object (README, "JSON output"), built from
+//! the library's [`Outcome`] or [`Error`], and the input of the text rendering.
 
+use haven_schema::check::{Problem, ProblemKind};
 use haven_schema::execute::StepReport;
-use haven_schema::integrity::{Problem, ProblemKind};
-use haven_schema::migrations::MigrationSet;
-use haven_schema::plan::Plan;
-use haven_schema::state::DbState;
-use haven_schema::verify::VerifyReport;
-
-/// One migration as `history`, `current` and the JSON output show it.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct MigrationRow {
-    pub version: String,
-    pub name: String,
-    pub applied: bool,
-    pub run_on: Option<String>,
-    /// true: matches; false: edited; null: not applied, not recorded, or not checked.
-    pub checksum_ok: Option<bool>,
-    pub dirty: bool,
-    /// false for a version the database records but no migration has.
-    pub known: bool,
-    pub transactional: Option<bool>,
-    pub has_down: Option<bool>,
-    pub path: Option<String>,
-}
-
-/// A planned step, for `--dry-run`.
-#[derive(Debug, Clone, serde::Serialize)]
-pub struct PlanRow {
-    pub action: haven_schema::plan::Action,
-    pub version: String,
-    pub name: String,
-    pub transactional: bool,
-}
+use haven_schema::migrate::verify::VerifyReport;
+use haven_schema::migrate::{Command, MigrationRow, Outcome, PlannedStep, Status, Work};
+use haven_schema::{Error, ErrorClass, Stop};
 
 /// The error part of the JSON object.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -61,7 +35,7 @@ pub struct Report {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub steps: Option<Vec<StepReport>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub plan: Option<Vec<PlanRow>>,
+    pub plan: Option<Vec<PlannedStep>>,
     /// The plan runs in one transaction (`--dry-run --single-transaction`).
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub single_transaction: bool,
@@ -73,24 +47,29 @@ pub struct Report {
     pub verify: Option<VerifyReport>,
     /// Where a failed or interrupted write command stopped, read back from the database.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub stop: Option<haven_schema::Stop>,
+    pub stop: Option<Stop>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub total_ms: Option<f64>,
     /// Time waited for the migration lock (write commands).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lock_wait_ms: Option<f64>,
-    /// How the migration lock was held: `session`, or `transaction` (taken in each
-    /// transaction, behind a transaction pooler). SQLite: `file`.
+    /// How the migration lock was held: `session`, `transaction` (taken in each
+    /// transaction, behind a transaction pooler), or `file` (SQLite).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub lock: Option<&'static str>,
+    /// The command, typed, for the text rendering (`None`: usage errors, completions).
+    #[serde(skip)]
+    pub kind: Option<Command>,
+    /// The process exit code.
     #[serde(skip)]
     pub exit: u8,
-    /// The command wrote its own output (completions): print no report.
+    /// The command wrote its own output (completions, a `--sql` script): print no report.
     #[serde(skip)]
     pub printed: bool,
 }
 
 impl Report {
+    /// An empty, successful report of `command`.
     pub fn new(command: &'static str) -> Self {
         Report {
             command,
@@ -99,57 +78,102 @@ impl Report {
         }
     }
 
-    /// Fills `current`, `head`, `at_head`, `migrations` and `problems` from a state. With
-    /// `rows: false` the per-migration rows are left out (text `current` shows none).
-    pub fn with_status(
-        mut self,
-        set: &MigrationSet,
-        state: &DbState,
-        problems: Vec<Problem>,
-        rows: bool,
-    ) -> Self {
-        if rows {
-            self.migrations = status_rows(set, state, &problems);
-        }
-        let pending = set
-            .migrations()
-            .iter()
-            .filter(|m| !state.is_applied(m.version()))
-            .count();
-        self.current = state.newest_applied().map(|r| r.version.clone());
-        self.head = set.head().map(|m| m.version().to_owned());
-        let name = |v: &Option<String>| {
-            v.as_deref()
-                .and_then(|v| set.get(v))
-                .map(|m| m.name().to_owned())
+    /// The report of a command that ran (`total_ms`: its wall time).
+    pub fn of_outcome(outcome: Outcome, total_ms: f64) -> Self {
+        let exit = outcome.exit();
+        let mut report = Report {
+            kind: Some(outcome.command),
+            ok: exit.code() == 0,
+            exit: exit.code(),
+            ..Report::new(outcome.command.name())
         };
-        self.current_name = name(&self.current);
-        self.head_name = name(&self.head);
-        // Not at head when the newest applied version is one that no migration has.
-        self.at_head = Some(pending == 0 && self.current == self.head);
-        self.pending = Some(pending);
-        self.problems = problems;
-        self.source = Some(set.origin().to_string());
-        self
+        if let Some(status) = outcome.status {
+            report.add_status(status);
+        }
+        report.add_work(outcome.work, total_ms);
+        report
     }
 
-    /// Describes the plan for `--dry-run`.
-    pub fn with_plan(mut self, set: &MigrationSet, plan: &Plan) -> Self {
-        self.plan = Some(
-            plan.steps
-                .iter()
-                .map(|s| {
-                    let m = s.index.map(|i| &set.migrations()[i]);
-                    PlanRow {
-                        action: s.action,
-                        version: s.version.clone(),
-                        name: m.map(|m| m.name().to_owned()).unwrap_or_default(),
-                        transactional: m.is_none_or(|m| m.run_in_transaction()),
-                    }
-                })
-                .collect(),
-        );
-        self
+    /// The report of a command that failed; `message` is the error's, scrubbed.
+    pub fn of_error(command: Option<Command>, err: &Error, message: String) -> Self {
+        Report {
+            ok: false,
+            error: Some(ErrorInfo {
+                kind: err.kind().to_owned(),
+                message,
+            }),
+            exit: exit_code(err.class()),
+            problems: match err {
+                Error::Integrity { problems } => problems.clone(),
+                _ => Vec::new(),
+            },
+            stop: match err {
+                Error::MigrationFailed { stop, .. } | Error::Interrupted { stop, .. } => {
+                    Some((**stop).clone())
+                }
+                _ => None,
+            },
+            kind: command,
+            ..Report::new(command.map_or("usage", Command::name))
+        }
+    }
+
+    fn add_status(&mut self, status: Status) {
+        self.current = status.current;
+        self.current_name = status.current_name;
+        self.head = status.head;
+        self.head_name = status.head_name;
+        self.at_head = Some(status.at_head);
+        self.pending = Some(status.pending);
+        self.migrations = status.migrations;
+        self.problems = status.problems;
+        self.source = Some(status.source);
+    }
+
+    fn add_work(&mut self, work: Work, total_ms: f64) {
+        match work {
+            Work::Nothing => {}
+            Work::Written {
+                steps,
+                lock_wait,
+                lock,
+                backup: _,
+            } => {
+                self.steps = Some(steps);
+                self.total_ms = Some(total_ms);
+                self.lock_wait_ms = Some(lock_wait.as_secs_f64() * 1000.0);
+                self.lock = Some(lock);
+            }
+            Work::Planned {
+                steps,
+                single_transaction,
+            } => {
+                self.plan = Some(steps);
+                self.single_transaction = single_transaction;
+            }
+            Work::Script => {}
+            Work::Verified(report) => self.add_verify(report),
+            Work::Created(paths) => {
+                self.created = Some(paths.iter().map(|p| p.display().to_string()).collect());
+            }
+        }
+    }
+
+    /// A `verify` failure is an error of kind `verify_failed`, and a problem of that kind.
+    fn add_verify(&mut self, report: VerifyReport) {
+        if let Some(failure) = &report.failure {
+            let message = failure.to_string();
+            self.error = Some(ErrorInfo {
+                kind: "verify_failed".into(),
+                message: message.clone(),
+            });
+            self.problems = vec![Problem {
+                kind: ProblemKind::VerifyFailed,
+                version: failure.version.clone(),
+                message,
+            }];
+        }
+        self.verify = Some(report);
     }
 
     /// The name of a version, for messages.
@@ -170,58 +194,12 @@ impl Report {
     }
 }
 
-/// `2026-11-24 07:53:25`: a timestamp to the second. Display of a value without fraction
-/// is much cheaper than a strftime pattern, which shows with thousands of rows.
-fn seconds(t: chrono::NaiveDateTime) -> String {
-    use chrono::Timelike;
-    t.with_nanosecond(0).unwrap_or(t).to_string()
-}
-
-/// One row per migration, and one per recorded version that no migration has.
-fn status_rows(set: &MigrationSet, state: &DbState, problems: &[Problem]) -> Vec<MigrationRow> {
-    let edited = |v: &str| {
-        problems
-            .iter()
-            .any(|p| p.kind == ProblemKind::Edited && p.version == v)
-    };
-    let mut rows: Vec<MigrationRow> = set
-        .migrations()
-        .iter()
-        .map(|m| {
-            let rec = state.get(m.version());
-            let applied = rec.is_some_and(|r| r.applied);
-            let checksum_ok = match rec {
-                Some(r) if applied && r.checksum.is_some() => Some(!edited(m.version())),
-                _ => None,
-            };
-            MigrationRow {
-                version: m.version().to_owned(),
-                name: m.name().to_owned(),
-                applied,
-                run_on: rec.and_then(|r| r.run_on).map(seconds),
-                checksum_ok,
-                dirty: rec.is_some_and(|r| r.dirty),
-                known: true,
-                transactional: m.files_checked().then(|| m.run_in_transaction()),
-                has_down: m.files_checked().then(|| m.has_down()),
-                path: m.path().map(|p| p.display().to_string()),
-            }
-        })
-        .collect();
-    for rec in state.records().filter(|r| set.get(&r.version).is_none()) {
-        rows.push(MigrationRow {
-            version: rec.version.clone(),
-            name: String::new(),
-            applied: rec.applied,
-            run_on: rec.run_on.map(seconds),
-            checksum_ok: None,
-            dirty: rec.dirty,
-            known: false,
-            transactional: None,
-            has_down: None,
-            path: None,
-        });
+/// The exit code of an error class: the one place that maps errors to codes.
+pub fn exit_code(class: ErrorClass) -> u8 {
+    match class {
+        ErrorClass::Operational => 1,
+        ErrorClass::BadInput => 2,
+        ErrorClass::Integrity => 4,
+        ErrorClass::Interrupted(signal) => signal.exit_code(),
     }
-    rows.sort_by(|a, b| a.version.cmp(&b.version));
-    rows
 }

@@ -12,7 +12,8 @@
 use std::io::Write;
 use std::sync::{Mutex, PoisonError};
 
-use haven_schema::interrupt::{Interrupt, Signal};
+use haven_schema::interrupt::Interrupt;
+use haven_schema::stop::Signal;
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
@@ -25,6 +26,15 @@ pub enum Mode {
     Graceful,
     /// Exit now, saying why that is safe.
     Immediate,
+}
+
+/// Held while the handler cancels a statement on the server: the process must not exit in
+/// the middle of that (it uses libpq, which exiting tears down under it).
+static CANCELLING: Mutex<()> = Mutex::new(());
+
+/// Waits until a cancel under way is done: call it before the process exits.
+pub fn settle() {
+    drop(CANCELLING.lock().unwrap_or_else(PoisonError::into_inner));
 }
 
 /// The steps finished so far ("applied V"), for a report made at once.
@@ -60,6 +70,7 @@ pub fn install(mode: Mode, out: Output, command: &'static str) -> Interrupt {
                      (send it again to exit at once)",
                     signal.name()
                 ));
+                let _cancelling = CANCELLING.lock().unwrap_or_else(PoisonError::into_inner);
                 handle.trigger(signal);
                 continue;
             }
