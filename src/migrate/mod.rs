@@ -42,6 +42,8 @@ pub use request::{run, Backup, Command, Exit, Mode, Outcome, PlannedStep, Reques
 #[cfg(feature = "autogen")]
 pub use schema::{Generated, ProofFailure, SchemaCheck, SchemaSources};
 #[cfg(feature = "commands")]
+pub use scratch::remove_all as remove_scratch_databases;
+#[cfg(feature = "commands")]
 pub use status::{MigrationRow, Status};
 #[cfg(feature = "commands")]
 pub(crate) use write::read_back;

@@ -234,11 +234,13 @@ impl LiteSide {
         actual: &Schema,
     ) -> Result<Self> {
         let scratch = Scratch::sqlite_file()?;
-        // Its own interrupt: the PostgreSQL session's must stay the one a signal cancels.
-        // The SQLite work between two checks of the command's interrupt is short.
+        // A child of the command's interrupt: a signal stops the replay at its next safe
+        // point, and the PostgreSQL session stays the one a signal cancels. A running
+        // SQLite statement cannot be cancelled: a second signal exits at once, and still
+        // removes the scratch databases.
         let lite_ctx = Context {
             url: scratch.url.clone(),
-            interrupt: crate::interrupt::Interrupt::new(),
+            interrupt: ctx.interrupt.child(),
             ..ctx.clone()
         };
         let mut session = replay(&scratch.url, &lite_ctx, set)?;

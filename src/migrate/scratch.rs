@@ -6,6 +6,7 @@
 
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Mutex, PoisonError};
 
 use super::Context;
 use crate::backend::session::Session;
@@ -23,6 +24,24 @@ pub(crate) struct Scratch {
     cleanup: Cleanup,
 }
 
+/// The scratch databases of this process that still exist, for [`remove_all`]: a second
+/// signal exits at once, without unwinding, so no guard's `Drop` runs then.
+static LIVE: Mutex<Vec<Cleanup>> = Mutex::new(Vec::new());
+
+fn live() -> std::sync::MutexGuard<'static, Vec<Cleanup>> {
+    LIVE.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// Removes every scratch database of this process that still exists: for a process that
+/// exits at once (a second signal), so that none outlives it.
+pub fn remove_all() {
+    let all = std::mem::take(&mut *live());
+    for cleanup in &all {
+        cleanup.run();
+    }
+}
+
+#[derive(Clone, PartialEq)]
 enum Cleanup {
     File(PathBuf),
     #[cfg(feature = "postgres")]
@@ -59,10 +78,7 @@ impl Scratch {
     pub(crate) fn sqlite_file() -> Result<Self> {
         let path = std::env::temp_dir().join(format!("{}.db", scratch_name()));
         let url = DatabaseUrl::parse(&path.to_string_lossy())?;
-        Ok(Scratch {
-            url,
-            cleanup: Cleanup::File(path),
-        })
+        Ok(Scratch::registered(url, Cleanup::File(path)))
     }
 
     /// A temporary database on the PostgreSQL server of `server`.
@@ -85,20 +101,39 @@ impl Scratch {
                     e,
                 )
             })?;
-        let url = server.with_database(&name)?;
-        Ok(Scratch {
-            url,
-            cleanup: Cleanup::PgDatabase {
-                admin: server.clone(),
-                name,
-            },
-        })
+        let cleanup = Cleanup::PgDatabase {
+            admin: server.clone(),
+            name: name.clone(),
+        };
+        let url = match server.with_database(&name) {
+            Ok(url) => url,
+            Err(e) => {
+                cleanup.run();
+                return Err(e);
+            }
+        };
+        Ok(Scratch::registered(url, cleanup))
+    }
+
+    fn registered(url: DatabaseUrl, cleanup: Cleanup) -> Self {
+        live().push(cleanup.clone());
+        Scratch { url, cleanup }
     }
 }
 
 impl Drop for Scratch {
     fn drop(&mut self) {
-        match &self.cleanup {
+        // Under the registry's lock: a second signal now waits in `remove_all` until the
+        // database is gone, instead of exiting while it is being dropped.
+        let mut live = live();
+        self.cleanup.run();
+        live.retain(|c| *c != self.cleanup);
+    }
+}
+
+impl Cleanup {
+    fn run(&self) {
+        match self {
             Cleanup::File(path) => {
                 let _ = std::fs::remove_file(path);
                 #[cfg(feature = "sqlite")]
@@ -107,8 +142,10 @@ impl Drop for Scratch {
             #[cfg(feature = "postgres")]
             Cleanup::PgDatabase { admin, name } => {
                 use diesel::connection::SimpleConnection;
-                // WITH (FORCE): a connection to it that is still closing must not keep it.
-                if let Ok(mut conn) = crate::backend::postgres::connect_pg(admin) {
+                // Briefly: a process exiting on a second signal must not hang on a server
+                // that does not answer. WITH (FORCE): a connection to it that is still
+                // closing must not keep it.
+                if let Ok(mut conn) = crate::backend::postgres::connect_pg_briefly(admin) {
                     let _ =
                         conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
                 }
