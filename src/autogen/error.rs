@@ -9,7 +9,11 @@ use std::path::PathBuf;
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The `print_schema` file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    #[error(
+        "cannot read {} (the [print_schema] file of diesel.toml): {source}; fix its path in \
+         diesel.toml, or write it with diesel print-schema",
+        path.display()
+    )]
     Read {
         /// The file.
         path: PathBuf,
@@ -92,6 +96,22 @@ pub enum Error {
         /// What is wrong with its `CREATE TABLE` text.
         message: String,
     },
+}
+
+impl Error {
+    /// A stable machine-readable name, for the JSON `error.kind` field.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Error::Read { .. } => "schema_unreadable",
+            Error::Declared { .. } => "schema_unparsable",
+            Error::Catalog { .. } => "query",
+            Error::NoPrimaryKey { .. } => "no_primary_key",
+            Error::ColumnNotLast { .. } => "column_not_last",
+            Error::NewEnumType { .. } => "new_enum_type",
+            Error::Unsupported { .. } => "unsupported_change",
+            Error::SqliteSchema { .. } => "sqlite_schema",
+        }
+    }
 }
 
 /// The result type of [`crate::autogen`].

@@ -102,6 +102,37 @@ impl Change {
     }
 }
 
+impl std::fmt::Display for Change {
+    /// One line of what `revision --autogenerate` writes: `add column users.nickname (Text)`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Change::CreateTable { table, .. } => write!(f, "create table {}", table.name),
+            Change::DropTable { table } => write!(f, "drop table {}", table.name),
+            Change::AddColumn { table, column, .. } => {
+                write!(f, "add column {table}.{} ({})", column.name, column.type_text())
+            }
+            Change::DropColumn { table, column } => {
+                write!(f, "drop column {table}.{}", column.name)
+            }
+            Change::AlterType {
+                table,
+                before,
+                after,
+            } => write!(
+                f,
+                "change the type of {table}.{} from {} to {}",
+                after.name,
+                before.type_text(),
+                after.type_text()
+            ),
+            Change::SetNullable { table, column } => {
+                let what = if column.nullable { "nullable" } else { "NOT NULL" };
+                write!(f, "make {table}.{} {what}", column.name)
+            }
+        }
+    }
+}
+
 /// The PostgreSQL migration from `actual` (the migrations, with `details` of the database
 /// they produce) to `declared` (`schema.rs`); `None` when there is nothing to change.
 pub fn postgres(
