@@ -4,8 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use haven_schema::migrate::{Backup, Mode, Request, SchemaSources, UpgradeOptions};
-use haven_schema::url::DatabaseUrl;
 use haven_schema::plan::StampRules;
+use haven_schema::url::DatabaseUrl;
 
 const EXIT_CODES: &str = "\
 Exit codes:

@@ -124,7 +124,10 @@ fn call(cli: &Cli, out: Output) -> haven_schema::Result<(Outcome, Option<String>
     let mut stdout = ScriptOut::new();
     let sink: &mut dyn Write = if json { &mut buffer } else { &mut stdout };
     let schema_file = match cli.command.compares_schema() {
-        true => Some(locate::schema_file(&locate_options(&cli.global, ctx.url.backend())?)?),
+        true => Some(locate::schema_file(&locate_options(
+            &cli.global,
+            ctx.url.backend(),
+        )?)?),
         false => None,
     };
     let Some(request) = cli.command.request(sink, schema_file)? else {

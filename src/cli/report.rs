@@ -1,13 +1,12 @@
 //! What an invocation reports, as data: the JSON object (README, "JSON output"), built from
 //! the library's [`Outcome`] or [`Error`], and the input of the text rendering.
 
+use haven_schema::autogen::diff::Difference;
 use haven_schema::check::{Problem, ProblemKind};
 use haven_schema::execute::StepReport;
 use haven_schema::migrate::verify::VerifyReport;
-use haven_schema::autogen::diff::Difference;
 use haven_schema::migrate::{
-    Command, Generated, MigrationRow, Outcome, PlannedStep, ProofFailure, SchemaCheck, Status,
-    Work,
+    Command, Generated, MigrationRow, Outcome, PlannedStep, ProofFailure, SchemaCheck, Status, Work,
 };
 use haven_schema::{Error, ErrorClass, Stop};
 

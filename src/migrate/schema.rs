@@ -227,7 +227,12 @@ struct LiteSide {
 }
 
 impl LiteSide {
-    fn replay(ctx: &Context, set: &MigrationSet, changes: &[Change], actual: &Schema) -> Result<Self> {
+    fn replay(
+        ctx: &Context,
+        set: &MigrationSet,
+        changes: &[Change],
+        actual: &Schema,
+    ) -> Result<Self> {
         let scratch = Scratch::sqlite_file()?;
         // Its own interrupt: the PostgreSQL session's must stay the one a signal cancels.
         // The SQLite work between two checks of the command's interrupt is short.
@@ -301,12 +306,24 @@ impl Proof<'_> {
                 if again {
                     break;
                 }
-                self.run_sql(pg.connection(), PG, "down.sql", &pg_migration.down_sql, true)?;
+                self.run_sql(
+                    pg.connection(),
+                    PG,
+                    "down.sql",
+                    &pg_migration.down_sql,
+                    true,
+                )?;
                 self.check_restored(pg, PG, &pg_before, self.keeps_positions)?;
                 if let (Some(side), Some(before)) = (lite.as_deref_mut(), &lite_before) {
                     let sql = &side.migration.down_sql;
                     let transactional = side.migration.run_in_transaction;
-                    self.run_sql(side.session.connection(), LITE, "down.sql", sql, transactional)?;
+                    self.run_sql(
+                        side.session.connection(),
+                        LITE,
+                        "down.sql",
+                        sql,
+                        transactional,
+                    )?;
                     self.check_restored(&mut side.session, LITE, before, true)?;
                 }
             }
@@ -357,7 +374,7 @@ impl Proof<'_> {
     }
 
     /// After `up.sql`, SQLite has the tables, columns, nullability and keys PostgreSQL has.
-        fn check_dialects_agree(
+    fn check_dialects_agree(
         &self,
         pg: &mut Session<PgConnection>,
         lite: &mut LiteSide,

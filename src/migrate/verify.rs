@@ -109,4 +109,3 @@ fn snapshot<D: Driver>(session: &mut Session<D>) -> Result<crate::catalog::Catal
         .catalog()
         .map_err(|e| Error::query("cannot read the catalog", e))
 }
-

@@ -109,7 +109,12 @@ impl std::fmt::Display for Change {
             Change::CreateTable { table, .. } => write!(f, "create table {}", table.name),
             Change::DropTable { table } => write!(f, "drop table {}", table.name),
             Change::AddColumn { table, column, .. } => {
-                write!(f, "add column {table}.{} ({})", column.name, column.type_text())
+                write!(
+                    f,
+                    "add column {table}.{} ({})",
+                    column.name,
+                    column.type_text()
+                )
             }
             Change::DropColumn { table, column } => {
                 write!(f, "drop column {table}.{}", column.name)
@@ -126,7 +131,11 @@ impl std::fmt::Display for Change {
                 after.type_text()
             ),
             Change::SetNullable { table, column } => {
-                let what = if column.nullable { "nullable" } else { "NOT NULL" };
+                let what = if column.nullable {
+                    "nullable"
+                } else {
+                    "NOT NULL"
+                };
                 write!(f, "make {table}.{} {what}", column.name)
             }
         }
