@@ -153,25 +153,34 @@ pub const PROJECT_DIESEL_TOML: &str = "[print_schema]\nfile = \"src/schema.rs\"\
                                        [migrations_directory]\ndir = \"migrations/postgres\"\n";
 
 impl Project {
-    /// The HAVEN project as it is in the repository: schema.rs and the migrations agree.
-    pub fn haven() -> Project {
+    /// A project with its `diesel.toml`, an empty `src/` and an empty
+    /// `migrations/postgres`.
+    pub fn empty() -> Project {
         let tmp = tempfile::Builder::new()
             .prefix("haven-project-")
             .tempdir()
             .expect("a temp dir for the project");
         let root = tmp.path();
+        fs::create_dir_all(root.join("src")).expect("mkdir src");
+        fs::create_dir_all(root.join("migrations/postgres")).expect("mkdir migrations");
+        fs::write(root.join("diesel.toml"), PROJECT_DIESEL_TOML).expect("write diesel.toml");
+        Project { tmp }
+    }
+
+    /// The HAVEN project as it is in the repository: schema.rs and the migrations agree.
+    pub fn haven() -> Project {
+        let project = Project::empty();
+        let root = project.root();
         copy_tree(
             &Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations"),
             &root.join("migrations"),
         );
-        fs::create_dir_all(root.join("src")).expect("mkdir src");
         fs::copy(
             Path::new(env!("CARGO_MANIFEST_DIR")).join("src/schema.rs"),
             root.join("src/schema.rs"),
         )
         .expect("copy src/schema.rs");
-        fs::write(root.join("diesel.toml"), PROJECT_DIESEL_TOML).expect("write diesel.toml");
-        Project { tmp }
+        project
     }
 
     /// The project directory (where `diesel.toml` is).
