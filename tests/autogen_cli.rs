@@ -1258,3 +1258,97 @@ fn a_signal_during_the_replay_drops_the_scratch_database() {
         assert!(case.files() == before, "{args:?} wrote files");
     }
 }
+
+/// A SQLite statement that counts for far longer than any test runs.
+const SQLITE_ENDLESS: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
+                              WHERE x < 100000000000) SELECT count(*) FROM c;\n";
+
+#[test]
+fn a_signal_during_the_sqlite_replay_drops_both_scratch_databases() {
+    let case = Case::postgres();
+    case.project.add_migration(
+        "2026-06-01-000000_endless",
+        ("SELECT 1;\n", "SELECT 1;\n"),
+        (SQLITE_ENDLESS, "SELECT 1;\n"),
+    );
+    append_to_users(&case, "nickname -> Nullable<Text>");
+    let before = case.files();
+    let tmp = case.project.root().join(SCRATCH_TMP);
+    let child = Background::spawn(&mut case.cmd(&["revision", "-m", "x", "--autogenerate"]));
+    let pid = child.pid();
+    // The PostgreSQL replay is done, and the SQLite one counts in its scratch file.
+    wait_until("the SQLite replay runs", || {
+        fs::read_dir(&tmp).expect("read TMPDIR").count() > 0
+            && scratch_databases(&case.server, pid).len() == 1
+    });
+    send("TERM", pid);
+    let since = Instant::now();
+    let mut child = child;
+    let deadline = since + Duration::from_secs(20);
+    while !child.has_exited() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let exited = child.has_exited();
+    if !exited {
+        // A second signal exits at once: let the cleanup checks below say what it left.
+        send("TERM", pid);
+    }
+    let stopped = child.wait();
+    assert!(
+        exited,
+        "revision --autogenerate did not stop within 20 s of SIGTERM during the SQLite \
+         replay\n{stopped:?}\nscratch databases left: {:?}",
+        scratch_databases(&case.server, pid)
+    );
+    stopped.code(143);
+    case.assert_clean(pid, &stopped);
+    assert!(case.files() == before, "nothing was written");
+}
+
+// ---------------------------------------------------------------------------------------
+// Scratch servers that will not do
+// ---------------------------------------------------------------------------------------
+
+#[test]
+fn a_role_without_createdb_is_told_so_and_its_password_is_never_shown() {
+    let db = support::pg_database_with_password();
+    let role = support::conn::ConnParams::parse(&db.url)
+        .expect("the test URL parses")
+        .user;
+    let admin = support::conn::ConnParams::parse(&db.maintenance_url()).expect("admin URL");
+    support::tools::psql(&admin, &format!("ALTER ROLE \"{role}\" NOCREATEDB")).expect("alter");
+    let project = Project::haven();
+    let before = project.files("");
+    let dump = db.pg_dump_schema();
+    for args in [
+        &["check", "--schema"][..],
+        &["revision", "-m", "x", "--autogenerate"][..],
+    ] {
+        let run = run(haven(project.root())
+            .args(["--database-url", &db.url])
+            .args(args));
+        run.code(1)
+            .stderr_has("CREATEDB")
+            .never_says(&[&db.password]);
+    }
+    assert!(project.files("") == before, "nothing was written");
+    assert!(db.pg_dump_schema() == dump, "the database is unchanged");
+}
+
+#[test]
+fn a_wrong_password_or_a_sqlite_scratch_url_is_refused_without_a_trace() {
+    let case = Case::postgres();
+    if case.server.checks_passwords() {
+        let wrong = "wrong-password-123";
+        let run = run(haven(case.project.root())
+            .args(["--database-url", &case.server.url_with_password(wrong)])
+            .args(["check", "--schema"]));
+        run.code(1).never_says(&[wrong]);
+    }
+    let lite = support::sqlite_database();
+    let run = run(haven(case.project.root())
+        .args(["--database-url", &lite.url, "check", "--schema"])
+        .args(["--scratch-url", &lite.url]));
+    run.code(2).stderr_has("PostgreSQL");
+    assert!(!lite.path.exists(), "no SQLite file was created");
+}
