@@ -15,7 +15,9 @@ Exit codes:
      a target that does not apply
   3  check: migrations are pending (and nothing worse)
   4  integrity problem: an edited or missing applied migration, an out-of-order pending
-     migration, an interrupted (dirty) non-transactional migration, a verify failure
+     migration, an interrupted (dirty) non-transactional migration, a verify failure,
+     schema.rs differing from the migrations (check --schema), a generated migration
+     that failed its proof (revision --autogenerate)
 
 Revisions (REV): a full version (20260101000002), a unique version prefix (leading digits
 that match one version only), or a migration name (aurora_integration_tables). Relative
@@ -28,7 +30,10 @@ Examples:
   haven-migrate downgrade -1                      revert the newest migration
   haven-migrate upgrade base:head --sql > all.sql dry-run SQL, no database needed
   haven-migrate stamp head                        record without running SQL (repair)
-  haven-migrate check && echo up to date          for deploy scripts";
+  haven-migrate check && echo up to date          for deploy scripts
+  haven-migrate check --schema                    is schema.rs what the migrations produce?
+  haven-migrate revision -m \"add badges\" --autogenerate
+                                                  write the migration from an edited schema.rs";
 
 /// The longest `--lock-timeout`: PostgreSQL's longest `lock_timeout` (2^31 - 1 ms, about
 /// 24 days). Longer waits overflowed the clock and panicked.
@@ -158,7 +163,8 @@ pub enum Command {
     Downgrade(DowngradeArgs),
     /// Record migrations as applied or not, without running their SQL (the repair tool).
     Stamp(StampArgs),
-    /// Create a new, empty migration in every backend directory (postgres and sqlite).
+    /// Create a new migration in every backend directory (postgres and sqlite): empty, or
+    /// with --autogenerate written from the changes made to schema.rs.
     Revision(RevisionArgs),
     /// Exit 0 when the database is at head and consistent, 3 when migrations are pending,
     /// 4 on an integrity problem. With --schema: whether schema.rs is what the migrations
