@@ -1156,10 +1156,19 @@ fn check_schema_on_a_sqlite_url_replays_on_the_scratch_server() {
     run.code(2).stderr_has("--scratch-url");
     assert!(!lite.path.exists(), "the SQLite target was created");
     assert!(case.files() == before);
-    // With it, the PostgreSQL migrations are replayed there.
+    // With it, the PostgreSQL migrations are replayed there, also when the migration
+    // directory given is the SQLite one: its postgres sibling is replayed.
     case.hm(&["check", "--schema"])
         .ok()
         .says(&["schema.rs agrees with the migrations"]);
+    case.hm(&["--migration-dir", "migrations/sqlite", "check", "--schema"])
+        .ok()
+        .says(&["schema.rs agrees with the migrations"]);
+    let alone = case.project.root().join("sqlite-only");
+    support::copy_tree(&case.project.migrations("sqlite"), &alone.join("sqlite"));
+    let run = case.hm(&["--migration-dir", "sqlite-only/sqlite", "check", "--schema"]);
+    run.code(2).stderr_has("no postgres directory beside");
+    fs::remove_dir_all(&alone).expect("remove the copy");
     case.edit(
         "        email -> Nullable<Text>,\n",
         "        email -> Nullable<Varchar>,\n",
@@ -1263,46 +1272,90 @@ fn a_signal_during_the_replay_drops_the_scratch_database() {
 const SQLITE_ENDLESS: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
                               WHERE x < 100000000000) SELECT count(*) FROM c;\n";
 
+/// How many migrations the scratch SQLite file in `tmp` records as applied (0 while
+/// there is none, or it cannot be read yet).
+fn scratch_sqlite_applied(tmp: &Path) -> usize {
+    use diesel::sql_types::BigInt;
+    use diesel::{QueryableByName, RunQueryDsl};
+    #[derive(QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        n: i64,
+    }
+    let files = fs::read_dir(tmp).expect("read TMPDIR");
+    let Some(db) = files
+        .map(|e| e.expect("an entry").path())
+        .find(|p| p.extension().is_some_and(|e| e == "db"))
+    else {
+        return 0;
+    };
+    let Ok(mut conn) = SqliteConnection::establish(&db.to_string_lossy()) else {
+        return 0;
+    };
+    diesel::sql_query("SELECT count(*) AS n FROM __diesel_schema_migrations")
+        .get_result::<Count>(&mut conn)
+        .map_or(0, |c| usize::try_from(c.n).unwrap_or(0))
+}
+
+/// A PostgreSQL statement that shrugs off the first cancel.
+const PG_STUBBORN: &str = "DO $$ BEGIN PERFORM pg_sleep(60); EXCEPTION WHEN query_canceled THEN \
+                           PERFORM pg_sleep(60); END $$;\n";
+
 #[test]
-fn a_signal_during_the_sqlite_replay_drops_both_scratch_databases() {
-    let case = Case::postgres();
-    case.project.add_migration(
-        "2026-06-01-000000_endless",
-        ("SELECT 1;\n", "SELECT 1;\n"),
-        (SQLITE_ENDLESS, "SELECT 1;\n"),
-    );
-    append_to_users(&case, "nickname -> Nullable<Text>");
-    let before = case.files();
-    let tmp = case.project.root().join(SCRATCH_TMP);
-    let child = Background::spawn(&mut case.cmd(&["revision", "-m", "x", "--autogenerate"]));
-    let pid = child.pid();
-    // The PostgreSQL replay is done, and the SQLite one counts in its scratch file.
-    wait_until("the SQLite replay runs", || {
-        fs::read_dir(&tmp).expect("read TMPDIR").count() > 0
-            && scratch_databases(&case.server, pid).len() == 1
-    });
-    send("TERM", pid);
-    let since = Instant::now();
-    let mut child = child;
-    let deadline = since + Duration::from_secs(20);
-    while !child.has_exited() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let exited = child.has_exited();
-    if !exited {
-        // A second signal exits at once: let the cleanup checks below say what it left.
+fn a_second_signal_exits_at_once_and_still_drops_the_scratch_databases() {
+    // check --schema in a PostgreSQL statement that survives the first cancel, and
+    // revision --autogenerate in the SQLite replay, whose statement nothing cancels.
+    let scenarios = [
+        (
+            &["check", "--schema"][..],
+            (PG_STUBBORN, "SELECT 1;\n"),
+            ("SELECT 1;\n", "SELECT 1;\n"),
+        ),
+        (
+            &["revision", "-m", "x", "--autogenerate"][..],
+            ("SELECT 1;\n", "SELECT 1;\n"),
+            (SQLITE_ENDLESS, "SELECT 1;\n"),
+        ),
+    ];
+    for (args, pg, sqlite) in scenarios {
+        let case = Case::postgres();
+        case.project
+            .add_migration("2026-06-01-000000_endless", pg, sqlite);
+        append_to_users(&case, "nickname -> Nullable<Text>");
+        let before = case.files();
+        let tmp = case.project.root().join(SCRATCH_TMP);
+        let child = Background::spawn(&mut case.cmd(args));
+        let pid = child.pid();
+        wait_until("the replay runs its endless migration", || {
+            let sqlite_replay = scratch_sqlite_applied(&tmp) == 4;
+            let pg_sleeps = pg_value(
+                &case.server,
+                &format!(
+                    "SELECT count(*) FROM pg_stat_activity WHERE datname LIKE \
+                     'haven\\_scratch\\_{pid}\\_%' AND state = 'active' \
+                     AND position('pg_sleep' in query) > 0"
+                ),
+            ) == "1";
+            sqlite_replay || pg_sleeps
+        });
         send("TERM", pid);
+        wait_until("the first signal is acknowledged", || {
+            child
+                .stderr_so_far()
+                .contains("send it again to exit at once")
+        });
+        send("TERM", pid);
+        let since = Instant::now();
+        let stopped = child.wait();
+        stopped.code(143).says(&["exiting at once (second signal)"]);
+        assert!(
+            since.elapsed() < Duration::from_secs(20),
+            "{args:?} exited {:?} after the second signal",
+            since.elapsed()
+        );
+        case.assert_clean(pid, &stopped);
+        assert!(case.files() == before, "{args:?} wrote files");
     }
-    let stopped = child.wait();
-    assert!(
-        exited,
-        "revision --autogenerate did not stop within 20 s of SIGTERM during the SQLite \
-         replay\n{stopped:?}\nscratch databases left: {:?}",
-        scratch_databases(&case.server, pid)
-    );
-    stopped.code(143);
-    case.assert_clean(pid, &stopped);
-    assert!(case.files() == before, "nothing was written");
 }
 
 // ---------------------------------------------------------------------------------------
