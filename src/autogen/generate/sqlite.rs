@@ -47,26 +47,7 @@ pub struct SqliteObject {
 /// Reads `sqlite_master` (SQLite's own `sqlite_*` objects left out), in creation order.
 #[cfg(feature = "sqlite")]
 pub fn read_objects(conn: &mut diesel::SqliteConnection) -> Result<Vec<SqliteObject>> {
-    use diesel::prelude::*;
-    use diesel::sql_types::{Nullable, Text};
-
-    #[derive(QueryableByName)]
-    struct Row {
-        #[diesel(sql_type = Text)]
-        kind: String,
-        #[diesel(sql_type = Text)]
-        name: String,
-        #[diesel(sql_type = Text)]
-        table_name: String,
-        #[diesel(sql_type = Nullable<Text>)]
-        sql: Option<String>,
-    }
-    let rows: Vec<Row> = diesel::sql_query(
-        "SELECT type AS kind, name, tbl_name AS table_name, sql FROM sqlite_master
-         WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid",
-    )
-    .load(conn)
-    .map_err(|source| Error::Catalog {
+    let rows = crate::backend::sqlite::catalog::master(conn).map_err(|source| Error::Catalog {
         what: "sqlite_master".into(),
         source,
     })?;
