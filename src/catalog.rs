@@ -119,6 +119,21 @@ impl CatalogSnapshot {
             .map(|((kind, name), def)| (*kind, name.as_str(), def.as_str()))
     }
 
+    /// The same snapshot without column positions (`#3 text` becomes `text`): for a
+    /// `down.sql` that re-adds a dropped column, which PostgreSQL can only append.
+    pub fn without_column_positions(&self) -> CatalogSnapshot {
+        let mut out = self.clone();
+        for ((kind, _), definition) in out.entries.iter_mut() {
+            let position = definition
+                .split_once(' ')
+                .filter(|(position, _)| position.starts_with('#'));
+            if let (ObjectKind::Column, Some((_, rest))) = (kind, position) {
+                *definition = rest.to_owned();
+            }
+        }
+        out
+    }
+
     /// The number of objects.
     pub fn len(&self) -> usize {
         self.entries.len()

@@ -170,6 +170,23 @@ pub enum Error {
     /// The pre-deploy backup failed; nothing was applied.
     #[error("backup failed, nothing was applied: {0}")]
     Backup(String),
+    /// Replaying the migrations into a scratch database failed (`check --schema`,
+    /// `revision --autogenerate`): the migrations themselves are broken.
+    #[error(
+        "replaying the {dialect} migrations into a scratch database failed (the database \
+         of the URL was not touched): {source}"
+    )]
+    Replay {
+        /// Whose migrations.
+        dialect: crate::url::Backend,
+        /// What failed.
+        source: Box<Error>,
+    },
+    /// `check --schema` or `revision --autogenerate` could not read `schema.rs` or the
+    /// database's catalog, or refused a change it cannot write safely.
+    #[cfg(feature = "autogen")]
+    #[error(transparent)]
+    Autogen(#[from] crate::autogen::Error),
 }
 
 /// The next step after a failed connection, from what failed: a message that comes from a
@@ -257,6 +274,13 @@ impl Error {
             | Error::BadInput(_) => ErrorClass::BadInput,
             Error::Integrity { .. } => ErrorClass::Integrity,
             Error::Interrupted { signal, .. } => ErrorClass::Interrupted(*signal),
+            Error::Replay { source, .. } => source.class(),
+            // A catalog query that failed is operational; everything else autogenerate
+            // refuses is about schema.rs or the change it asks for.
+            #[cfg(feature = "autogen")]
+            Error::Autogen(crate::autogen::Error::Catalog { .. }) => ErrorClass::Operational,
+            #[cfg(feature = "autogen")]
+            Error::Autogen(_) => ErrorClass::BadInput,
             _ => ErrorClass::Operational,
         }
     }
@@ -280,6 +304,9 @@ impl Error {
             Error::LockFile { .. } => "lock_file",
             Error::Io { .. } => "io",
             Error::Backup(_) => "backup",
+            Error::Replay { source, .. } => source.kind(),
+            #[cfg(feature = "autogen")]
+            Error::Autogen(e) => e.kind(),
         }
     }
 

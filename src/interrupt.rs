@@ -35,6 +35,8 @@ impl std::fmt::Debug for State {
 #[derive(Debug, Clone, Default)]
 pub struct Interrupt {
     state: Arc<Mutex<State>>,
+    // A child's request is its parent's too: see `Interrupt::child`.
+    parent: Option<Arc<Mutex<State>>>,
 }
 
 impl Interrupt {
@@ -59,9 +61,25 @@ impl Interrupt {
         canceller.is_some_and(|cancel| cancel())
     }
 
-    /// The signal, once [`Interrupt::trigger`] was called.
+    /// The signal, once [`Interrupt::trigger`] was called (on this handle or its parent).
     pub fn requested(&self) -> Option<Signal> {
-        self.state().signal
+        let parent =
+            |p: &Arc<Mutex<State>>| p.lock().unwrap_or_else(PoisonError::into_inner).signal;
+        self.state()
+            .signal
+            .or_else(|| self.parent.as_ref().and_then(parent))
+    }
+
+    /// A handle that sees this one's request, with a canceller of its own: for a second
+    /// session of the same command (the SQLite scratch replay of autogenerate), which must
+    /// stop at its next safe point without replacing, or on closing clearing, the canceller
+    /// of the first.
+    #[cfg_attr(not(feature = "autogen"), allow(dead_code))]
+    pub(crate) fn child(&self) -> Interrupt {
+        Interrupt {
+            state: Arc::default(),
+            parent: Some(self.state.clone()),
+        }
     }
 
     /// `Err(Interrupted)` once triggered: for the engine's safe points.

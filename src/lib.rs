@@ -20,7 +20,10 @@
 //! Beside it: `backend` (PostgreSQL and SQLite, one place each), `bookkeeping` (the
 //! bookkeeping SQL), `sql` (statement splitting, refused statements), [`url`] (database
 //! URLs), [`interrupt`] and [`stop`] (signals, and where a command stopped), and, with the
-//! `commands` feature, `catalog`, `migrate::verify`, `backup` and `pg_tools`.
+//! `commands` feature, `catalog`, `migrate::verify`, `backup` and `pg_tools`; with the
+//! `autogen` feature, `autogen`: `schema.rs` and a live database as one model, their
+//! differences, and the migration SQL that closes them (`check --schema`,
+//! `revision --autogenerate`).
 
 mod backend;
 mod bookkeeping;
@@ -46,6 +49,8 @@ pub mod models;
 #[allow(missing_docs)]
 pub mod schema;
 
+#[cfg(feature = "autogen")]
+pub mod autogen;
 #[cfg(feature = "commands")]
 pub mod backup;
 #[cfg(feature = "commands")]

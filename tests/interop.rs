@@ -12,28 +12,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command as StdCommand;
 
-use support::{applied_versions, hm, repo_migrations, run_std, workdir, Run, VERSIONS};
-
-const NEEDS_DIESEL: &str = "needs the diesel CLI; .ci/run installs it";
-
-/// The `diesel` binary: on PATH, else in `$CARGO_HOME/bin` or `~/.cargo/bin`.
-fn diesel_bin() -> PathBuf {
-    let on_path = std::env::var_os("PATH").and_then(|path| {
-        std::env::split_paths(&path)
-            .map(|dir| dir.join("diesel"))
-            .find(|candidate| candidate.is_file())
-    });
-    let cargo_home = std::env::var_os("CARGO_HOME")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
-    on_path
-        .or_else(|| {
-            cargo_home
-                .map(|home| home.join("bin/diesel"))
-                .filter(|p| p.is_file())
-        })
-        .unwrap_or_else(|| panic!("the diesel CLI is not installed ({NEEDS_DIESEL})"))
-}
+use support::{applied_versions, diesel_bin, hm, repo_migrations, run_std, workdir, Run, VERSIONS};
 
 /// One backend's database and migrations, and the two tools pointed at them.
 struct Setup {

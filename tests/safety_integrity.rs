@@ -250,7 +250,9 @@ fn a_metadata_toml_without_run_in_transaction_gets_a_warning() {
 fn scratch_databases(db: &support::PgTestDb, pid: u32) -> Vec<String> {
     pg_rows(
         db,
-        &format!("SELECT datname FROM pg_database WHERE datname LIKE 'haven\\_verify\\_{pid}\\_%'"),
+        &format!(
+            "SELECT datname FROM pg_database WHERE datname LIKE 'haven\\_scratch\\_{pid}\\_%'"
+        ),
     )
 }
 

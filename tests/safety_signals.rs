@@ -196,7 +196,7 @@ fn an_interrupted_verify_drops_its_scratch_database() {
     let migrations = Migrations::haven(Dialect::Postgres);
     migrations.add("2026-06-01-000000_sleepy", SLEEPY_UP, "DROP TABLE sleepy;");
     let scratch = || {
-        db.psql("SELECT count(*) FROM pg_database WHERE datname LIKE 'haven\\_verify\\_%'")
+        db.psql("SELECT count(*) FROM pg_database WHERE datname LIKE 'haven\\_scratch\\_%'")
             .trim()
             .to_owned()
     };
@@ -204,7 +204,7 @@ fn an_interrupted_verify_drops_its_scratch_database() {
     let child = Background::spawn(migrations.cmd(&db.url).arg("verify"));
     wait_until("verify sleeps in its scratch database", || {
         db.psql(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname LIKE 'haven\\_verify\\_%' \
+            "SELECT count(*) FROM pg_stat_activity WHERE datname LIKE 'haven\\_scratch\\_%' \
              AND state = 'active' AND position('pg_sleep' in query) > 0",
         )
         .trim()

@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
-use haven_schema::migrate::{Backup, Mode, Request, UpgradeOptions};
+use haven_schema::migrate::{Backup, Mode, Request, SchemaSources, UpgradeOptions};
 use haven_schema::plan::StampRules;
+use haven_schema::url::DatabaseUrl;
 
 const EXIT_CODES: &str = "\
 Exit codes:
@@ -14,7 +15,9 @@ Exit codes:
      a target that does not apply
   3  check: migrations are pending (and nothing worse)
   4  integrity problem: an edited or missing applied migration, an out-of-order pending
-     migration, an interrupted (dirty) non-transactional migration, a verify failure
+     migration, an interrupted (dirty) non-transactional migration, a verify failure,
+     schema.rs differing from the migrations (check --schema), a generated migration
+     that failed its proof (revision --autogenerate)
 
 Revisions (REV): a full version (20260101000002), a unique version prefix (leading digits
 that match one version only), or a migration name (aurora_integration_tables). Relative
@@ -27,7 +30,10 @@ Examples:
   haven-migrate downgrade -1                      revert the newest migration
   haven-migrate upgrade base:head --sql > all.sql dry-run SQL, no database needed
   haven-migrate stamp head                        record without running SQL (repair)
-  haven-migrate check && echo up to date          for deploy scripts";
+  haven-migrate check && echo up to date          for deploy scripts
+  haven-migrate check --schema                    is schema.rs what the migrations produce?
+  haven-migrate revision -m \"add badges\" --autogenerate
+                                                  write the migration from an edited schema.rs";
 
 /// The longest `--lock-timeout`: PostgreSQL's longest `lock_timeout` (2^31 - 1 ms, about
 /// 24 days). Longer waits overflowed the clock and panicked.
@@ -157,11 +163,13 @@ pub enum Command {
     Downgrade(DowngradeArgs),
     /// Record migrations as applied or not, without running their SQL (the repair tool).
     Stamp(StampArgs),
-    /// Create a new, empty migration in every backend directory (postgres and sqlite).
+    /// Create a new migration in every backend directory (postgres and sqlite): empty, or
+    /// with --autogenerate written from the changes made to schema.rs.
     Revision(RevisionArgs),
     /// Exit 0 when the database is at head and consistent, 3 when migrations are pending,
-    /// 4 on an integrity problem.
-    Check,
+    /// 4 on an integrity problem. With --schema: whether schema.rs is what the migrations
+    /// produce.
+    Check(CheckArgs),
     /// In a scratch database, run up, down, up for every migration and compare the catalog,
     /// to prove each down.sql restores the state before its up.sql.
     Verify,
@@ -238,12 +246,35 @@ pub struct StampArgs {
     pub sql: bool,
 }
 
+/// `check` options.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    /// Instead of the database's state: compare schema.rs (the [print_schema] file of
+    /// diesel.toml) with the schema the PostgreSQL migrations produce, replayed into a
+    /// scratch database; exit 4 listing each difference (table, column, expected, actual).
+    #[arg(long)]
+    pub schema: bool,
+    /// The PostgreSQL server of the scratch database (default: the database URL's). The
+    /// role needs CREATEDB; the scratch database is always dropped.
+    #[arg(long, value_name = "URL", requires = "schema")]
+    pub scratch_url: Option<String>,
+}
+
 /// `revision` options.
 #[derive(Debug, Args)]
 pub struct RevisionArgs {
     /// What the migration does; becomes the directory name (e.g. "add staking index").
     #[arg(short, long, value_name = "MESSAGE")]
     pub message: String,
+    /// Write the SQL too: the migration that makes the migrations produce schema.rs, for
+    /// PostgreSQL and SQLite, proved in scratch databases (up, compare, down, compare, up)
+    /// before anything is written. Edit schema.rs first; "no changes" when they agree.
+    #[arg(long)]
+    pub autogenerate: bool,
+    /// The PostgreSQL server of the scratch database (default: the database URL's). The
+    /// role needs CREATEDB; the scratch database is always dropped.
+    #[arg(long, value_name = "URL", requires = "autogenerate")]
+    pub scratch_url: Option<String>,
 }
 
 /// `completions` options.
@@ -265,14 +296,52 @@ impl Command {
             Command::Downgrade(_) => C::Downgrade,
             Command::Stamp(_) => C::Stamp,
             Command::Revision(_) => C::Revision,
-            Command::Check => C::Check,
+            Command::Check(_) => C::Check,
             Command::Verify => C::Verify,
             Command::Completions(_) => return None,
         })
     }
 
-    /// The request of this command line; a `--sql` script goes to `sql`.
-    pub fn request<'o>(&self, sql: &'o mut dyn std::io::Write) -> Option<Request<'o>> {
+    /// Whether the command compares schema.rs with the migrations, in a scratch PostgreSQL
+    /// database (`check --schema`, `revision --autogenerate`).
+    pub fn compares_schema(&self) -> bool {
+        match self {
+            Command::Check(a) => a.schema,
+            Command::Revision(a) => a.autogenerate,
+            _ => false,
+        }
+    }
+
+    /// `--scratch-url`, parsed.
+    fn scratch_url(&self) -> haven_schema::Result<Option<DatabaseUrl>> {
+        let raw = match self {
+            Command::Check(a) => &a.scratch_url,
+            Command::Revision(a) => &a.scratch_url,
+            _ => &None,
+        };
+        raw.as_deref().map(DatabaseUrl::parse).transpose()
+    }
+
+    /// The request of this command line; a `--sql` script goes to `sql`; `schema_file` is
+    /// the schema.rs of the commands that compare it.
+    pub fn request<'o>(
+        &self,
+        sql: &'o mut dyn std::io::Write,
+        schema_file: Option<PathBuf>,
+    ) -> haven_schema::Result<Option<Request<'o>>> {
+        if let Some(schema_file) = schema_file.filter(|_| self.compares_schema()) {
+            let sources = SchemaSources {
+                schema_file,
+                scratch: self.scratch_url()?,
+            };
+            return Ok(Some(match self {
+                Command::Revision(a) => Request::Autogenerate {
+                    message: a.message.clone(),
+                    sources,
+                },
+                _ => Request::CheckSchema(sources),
+            }));
+        }
         let (print_sql, dry_run) = match self {
             Command::Upgrade(a) => (a.sql, a.dry_run),
             Command::Downgrade(DowngradeArgs { sql, .. })
@@ -289,7 +358,7 @@ impl Command {
             Command::History(a) => Request::History {
                 range: a.range.clone(),
             },
-            Command::Check => Request::Check,
+            Command::Check(_) => Request::Check,
             Command::Verify => Request::Verify,
             Command::Revision(a) => Request::Revision {
                 message: a.message.clone(),
@@ -318,9 +387,9 @@ impl Command {
                 },
                 mode,
             },
-            Command::Completions(_) => return None,
+            Command::Completions(_) => return Ok(None),
         };
-        Some(request)
+        Ok(Some(request))
     }
 
     /// Whether a signal must let it stop cleanly (cancel, roll back, unlock): it runs
@@ -331,7 +400,7 @@ impl Command {
             Command::Downgrade(a) => !a.sql,
             Command::Stamp(a) => !a.sql,
             Command::Verify => true,
-            _ => false,
+            _ => self.compares_schema(),
         }
     }
 }

@@ -123,7 +123,14 @@ fn call(cli: &Cli, out: Output) -> haven_schema::Result<(Outcome, Option<String>
     let mut buffer = Vec::new();
     let mut stdout = ScriptOut::new();
     let sink: &mut dyn Write = if json { &mut buffer } else { &mut stdout };
-    let Some(request) = cli.command.request(sink) else {
+    let schema_file = match cli.command.compares_schema() {
+        true => Some(locate::schema_file(&locate_options(
+            &cli.global,
+            ctx.url.backend(),
+        )?)?),
+        false => None,
+    };
+    let Some(request) = cli.command.request(sink, schema_file)? else {
         return Err(Error::BadInput("this command takes no database".into()));
     };
     let outcome = migrate::run(&ctx, request, &mut StepPrinter::new(out))?;
@@ -154,7 +161,9 @@ fn context(cli: &Cli, out: Output) -> haven_schema::Result<Context> {
     let origin = origin_for(global, url.backend())?;
     out.debug(&format!("database: {url} ({})", url.backend()));
     out.debug(&format!("migrations: {origin}"));
-    let graceful = cli.command.runs_migrations() && url.backend() == Backend::Postgres;
+    // A scratch PostgreSQL database must be dropped however the command ends.
+    let on_postgres = url.backend() == Backend::Postgres || cli.command.compares_schema();
+    let graceful = cli.command.runs_migrations() && on_postgres;
     let mode = if graceful {
         signals::Mode::Graceful
     } else {
@@ -199,12 +208,17 @@ fn url_from(global: &GlobalArgs, out: Output, announce: bool) -> haven_schema::R
 }
 
 fn origin_for(global: &GlobalArgs, backend: Backend) -> haven_schema::Result<Origin> {
+    locate::locate(&locate_options(global, backend)?)
+}
+
+/// Where to look for migrations and diesel.toml, as the diesel CLI looks.
+fn locate_options(global: &GlobalArgs, backend: Backend) -> haven_schema::Result<LocateOptions> {
     let working_dir = std::env::current_dir().map_err(|e| Error::Io {
         action: "cannot read the working directory",
         path: ".".into(),
         source: e,
     })?;
-    locate::locate(&LocateOptions {
+    Ok(LocateOptions {
         explicit_dir: global.migration_dir.clone(),
         config_file: std::env::var_os("DIESEL_CONFIG_FILE").map(Into::into),
         working_dir,

@@ -60,13 +60,10 @@ pub fn render_text(r: &Report, verbose: bool) -> String {
     match r.kind {
         Some(Command::Current) => current_text(&mut out, r, verbose),
         Some(Command::History) => history_text(&mut out, r, verbose),
+        Some(Command::Check) if r.schema_diff.is_some() => schema_diff_text(&mut out, r),
         Some(Command::Check) => check_text(&mut out, r),
         Some(Command::Verify) => verify_text(&mut out, r),
-        Some(Command::Revision) => {
-            for path in r.created.iter().flatten() {
-                out.push_str(&format!("created {path}\n"));
-            }
-        }
+        Some(Command::Revision) => revision_text(&mut out, r),
         _ if r.plan.is_some() => plan_text(&mut out, r),
         _ => summary_text(&mut out, r),
     }
@@ -207,6 +204,61 @@ fn check_text(out: &mut String, r: &Report) {
         _ => format!("integrity problems found; {}\n", position_text(r)),
     };
     out.push_str(&line);
+}
+
+fn schema_diff_text(out: &mut String, r: &Report) {
+    let file = r.schema_file.as_deref().unwrap_or("schema.rs");
+    let differences = r.schema_diff.as_deref().unwrap_or_default();
+    if differences.is_empty() {
+        out.push_str(&format!(
+            "ok: schema.rs agrees with the migrations ({file}, {} tables)\n",
+            r.schema_tables
+        ));
+        return;
+    }
+    for d in differences {
+        out.push_str(&format!("{d}\n"));
+    }
+    out.push_str(&format!(
+        "{file} and the migrations differ in {} place(s): to change the database, run \
+         `haven-migrate revision -m MESSAGE --autogenerate`; to follow the migrations, \
+         regenerate schema.rs with `diesel print-schema` (scripts/regenerate-schema.sh)\n",
+        differences.len()
+    ));
+}
+
+fn revision_text(out: &mut String, r: &Report) {
+    let changes = r.changes.as_deref();
+    if changes.is_some_and(|c| c.is_empty()) {
+        out.push_str("no changes: schema.rs agrees with the migrations; nothing written\n");
+        return;
+    }
+    if let Some(failure) = &r.proof_failure {
+        out.push_str(&format!(
+            "FAILED: the generated migration, at {} on {}; nothing was written\n",
+            failure.step, failure.dialect
+        ));
+        for d in &failure.details {
+            out.push_str(&format!("  {d}\n"));
+        }
+        out.push_str(
+            "write this migration by hand (haven-migrate revision -m MESSAGE), or change \
+             schema.rs so that the change can be made as generated\n",
+        );
+        return;
+    }
+    for path in r.created.iter().flatten() {
+        out.push_str(&format!("created {path}\n"));
+    }
+    let Some(changes) = changes else { return };
+    for change in changes {
+        out.push_str(&format!("  {change}\n"));
+    }
+    out.push_str(
+        "proved in scratch databases: up.sql, schema.rs matched, down.sql restored the \
+         catalog, up.sql again. Review up.sql: its first lines list what schema.rs cannot \
+         say (defaults, CHECK constraints, indexes, enum values)\n",
+    );
 }
 
 fn verify_text(out: &mut String, r: &Report) {

@@ -1,10 +1,13 @@
 //! What an invocation reports, as data: the JSON object (README, "JSON output"), built from
 //! the library's [`Outcome`] or [`Error`], and the input of the text rendering.
 
+use haven_schema::autogen::diff::Difference;
 use haven_schema::check::{Problem, ProblemKind};
 use haven_schema::execute::StepReport;
 use haven_schema::migrate::verify::VerifyReport;
-use haven_schema::migrate::{Command, MigrationRow, Outcome, PlannedStep, Status, Work};
+use haven_schema::migrate::{
+    Command, Generated, MigrationRow, Outcome, PlannedStep, ProofFailure, SchemaCheck, Status, Work,
+};
 use haven_schema::{Error, ErrorClass, Stop};
 
 /// The error part of the JSON object.
@@ -45,6 +48,21 @@ pub struct Report {
     pub created: Option<Vec<String>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verify: Option<VerifyReport>,
+    /// `check --schema`: the schema.rs compared.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema_file: Option<String>,
+    /// `check --schema`: every difference between schema.rs and the migrations.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub schema_diff: Option<Vec<Difference>>,
+    /// `check --schema`: the tables schema.rs declares.
+    #[serde(skip)]
+    pub schema_tables: usize,
+    /// `revision --autogenerate`: what the migration changes, one line each.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub changes: Option<Vec<String>>,
+    /// `revision --autogenerate`: the proof step that failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub proof_failure: Option<ProofFailure>,
     /// Where a failed or interrupted write command stopped, read back from the database.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub stop: Option<Stop>,
@@ -153,10 +171,44 @@ impl Report {
             }
             Work::Script => {}
             Work::Verified(report) => self.add_verify(report),
-            Work::Created(paths) => {
-                self.created = Some(paths.iter().map(|p| p.display().to_string()).collect());
-            }
+            Work::Created(paths) => self.add_created(&paths),
+            Work::SchemaChecked(check) => self.add_schema_check(check),
+            Work::Generated(generated) => self.add_generated(generated),
         }
+    }
+
+    fn add_created(&mut self, paths: &[std::path::PathBuf]) {
+        self.created = Some(paths.iter().map(|p| p.display().to_string()).collect());
+    }
+
+    /// Differences are an error of kind `schema_diff`.
+    fn add_schema_check(&mut self, check: SchemaCheck) {
+        let file = check.schema_file.display().to_string();
+        if !check.differences.is_empty() {
+            self.error = Some(ErrorInfo {
+                kind: "schema_diff".into(),
+                message: format!(
+                    "{file} and the schema the migrations produce differ in {} place(s)",
+                    check.differences.len()
+                ),
+            });
+        }
+        self.schema_tables = check.tables;
+        self.schema_file = Some(file);
+        self.schema_diff = Some(check.differences);
+    }
+
+    /// A failed proof is an error of kind `proof_failed`.
+    fn add_generated(&mut self, generated: Generated) {
+        if let Some(failure) = &generated.failure {
+            self.error = Some(ErrorInfo {
+                kind: "proof_failed".into(),
+                message: failure.to_string(),
+            });
+        }
+        self.add_created(&generated.created);
+        self.changes = Some(generated.changes);
+        self.proof_failure = generated.failure;
     }
 
     /// A `verify` failure is an error of kind `verify_failed`, and a problem of that kind.

@@ -101,5 +101,7 @@ fn exit_now(signal: Signal, out: Output, command: &'static str, mode: Mode) {
     message.push_str("; see `haven-migrate history`");
     out.interrupted(command, &message);
     let _ = std::io::stdout().flush();
+    // The tool's own scratch databases go even now: nobody else would ever drop them.
+    haven_schema::migrate::remove_scratch_databases();
     std::process::exit(i32::from(signal.exit_code()));
 }

@@ -8,9 +8,14 @@
 //! - `run` (feature `commands`): every command of haven-migrate, one `Request` in and
 //!   one `Outcome` out, which already knows its exit class; the binary only parses,
 //!   calls, and renders.
+//! - `schema` (feature `autogen`): `check --schema` and `revision --autogenerate`.
 
 #[cfg(feature = "commands")]
 mod request;
+#[cfg(feature = "autogen")]
+mod schema;
+#[cfg(feature = "commands")]
+mod scratch;
 #[cfg(feature = "commands")]
 mod script;
 #[cfg(feature = "commands")]
@@ -34,6 +39,10 @@ use crate::url::DatabaseUrl;
 
 #[cfg(feature = "commands")]
 pub use request::{run, Backup, Command, Exit, Mode, Outcome, PlannedStep, Request, Work};
+#[cfg(feature = "autogen")]
+pub use schema::{Generated, ProofFailure, SchemaCheck, SchemaSources};
+#[cfg(feature = "commands")]
+pub use scratch::remove_all as remove_scratch_databases;
 #[cfg(feature = "commands")]
 pub use status::{MigrationRow, Status};
 #[cfg(feature = "commands")]

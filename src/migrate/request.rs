@@ -6,6 +6,8 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+#[cfg(feature = "autogen")]
+use super::schema::{Generated, SchemaCheck, SchemaSources};
 use super::script;
 use super::status::Status;
 use super::verify::VerifyReport;
@@ -63,6 +65,18 @@ pub enum Request<'o> {
     Revision {
         /// What it does: the directory's name.
         message: String,
+    },
+    /// `check --schema`: `schema.rs` against the schema the migrations produce.
+    #[cfg(feature = "autogen")]
+    CheckSchema(SchemaSources),
+    /// `revision --autogenerate`: the migration that makes the migrations produce
+    /// `schema.rs`, proved in scratch databases, then written.
+    #[cfg(feature = "autogen")]
+    Autogenerate {
+        /// What it does: the directory's name.
+        message: String,
+        /// `schema.rs` and the scratch server.
+        sources: SchemaSources,
     },
 }
 
@@ -165,6 +179,12 @@ pub enum Work {
     Verified(VerifyReport),
     /// The directories `revision` created.
     Created(Vec<PathBuf>),
+    /// What `check --schema` found.
+    #[cfg(feature = "autogen")]
+    SchemaChecked(SchemaCheck),
+    /// What `revision --autogenerate` generated, proved and wrote.
+    #[cfg(feature = "autogen")]
+    Generated(Generated),
 }
 
 /// How a command ended, for its exit code.
@@ -206,11 +226,18 @@ pub struct Outcome {
 impl Outcome {
     /// How it ended: the one place that decides the exit code of a command that ran.
     pub fn exit(&self) -> Exit {
-        if let Work::Verified(report) = &self.work {
-            return match report.failure {
-                Some(_) => Exit::Integrity,
-                None => Exit::Success,
-            };
+        let failed = match &self.work {
+            Work::Verified(report) => Some(report.failure.is_some()),
+            #[cfg(feature = "autogen")]
+            Work::SchemaChecked(check) => Some(!check.differences.is_empty()),
+            #[cfg(feature = "autogen")]
+            Work::Generated(generated) => Some(generated.failure.is_some()),
+            _ => None,
+        };
+        match failed {
+            Some(true) => return Exit::Integrity,
+            Some(false) => return Exit::Success,
+            None => {}
         }
         let (Command::Check, Some(status)) = (self.command, &self.status) else {
             return Exit::Success;
@@ -240,6 +267,18 @@ pub fn run(ctx: &Context, request: Request<'_>, observer: &mut dyn Observer) -> 
         Request::Check => status_of(ctx, Command::Check),
         Request::Verify => verify(ctx),
         Request::Revision { message } => create_revision(ctx, &message),
+        #[cfg(feature = "autogen")]
+        Request::CheckSchema(sources) => Ok(Outcome {
+            command: Command::Check,
+            status: None,
+            work: Work::SchemaChecked(super::schema::check_schema(ctx, &sources)?),
+        }),
+        #[cfg(feature = "autogen")]
+        Request::Autogenerate { message, sources } => Ok(Outcome {
+            command: Command::Revision,
+            status: None,
+            work: Work::Generated(super::schema::autogenerate(ctx, &sources, &message)?),
+        }),
         Request::Upgrade {
             target,
             options,

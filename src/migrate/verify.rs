@@ -5,15 +5,13 @@
 //! the tool's own (a temporary PostgreSQL database, or a temporary SQLite file), so no lock
 //! is needed, and it is removed afterwards, whatever happens.
 
-use std::path::PathBuf;
-
+use super::scratch::{run_steps, Scratch};
 use super::Context;
 use crate::backend::session::Session;
 use crate::backend::with_driver;
 use crate::backend::Driver;
 use crate::error::{Error, Result};
-use crate::execute::{self, ExecOptions, Silent};
-use crate::plan::{Plan, Step};
+use crate::plan::Step;
 use crate::source::MigrationSet;
 use crate::url::DatabaseUrl;
 
@@ -56,7 +54,7 @@ pub struct VerifyReport {
 /// server (or beside the file) of `ctx.url`.
 pub fn verify(ctx: &Context, set: &MigrationSet) -> Result<VerifyReport> {
     // Dropped on every way out: success, failure, error, interrupt.
-    let scratch = Scratch::create(&ctx.url)?;
+    let scratch = Scratch::beside(&ctx.url)?;
     with_driver!(ctx.url.backend(), D => check_all::<D>(&scratch.url, ctx, set))
 }
 
@@ -71,9 +69,9 @@ fn check_all<D: Driver>(
     let mut checked = Vec::new();
     for m in set.migrations() {
         let before = snapshot(&mut session)?;
-        run(&mut session, url, ctx, Step::Apply(m))?;
+        run_steps(&mut session, url, ctx, vec![Step::Apply(m)])?;
         let after_up = snapshot(&mut session)?;
-        run(&mut session, url, ctx, Step::Revert(m))?;
+        run_steps(&mut session, url, ctx, vec![Step::Revert(m)])?;
         let failure = |phase: &str, differences: Vec<String>| VerifyFailure {
             version: m.version().to_owned(),
             name: m.name().to_owned(),
@@ -88,7 +86,7 @@ fn check_all<D: Driver>(
                 failure: Some(failure(phase, diff)),
             });
         }
-        run(&mut session, url, ctx, Step::Apply(m))?;
+        run_steps(&mut session, url, ctx, vec![Step::Apply(m)])?;
         let diff = after_up.differences(&snapshot(&mut session)?);
         if !diff.is_empty() {
             let phase = "up.sql after down.sql does not give the same state as the first time";
@@ -110,99 +108,4 @@ fn snapshot<D: Driver>(session: &mut Session<D>) -> Result<crate::catalog::Catal
         .connection()
         .catalog()
         .map_err(|e| Error::query("cannot read the catalog", e))
-}
-
-fn run<D: Driver>(
-    session: &mut Session<D>,
-    url: &DatabaseUrl,
-    ctx: &Context,
-    step: Step<'_>,
-) -> Result<()> {
-    let plan = Plan { steps: vec![step] };
-    execute::execute(session, &plan, ExecOptions::default(), &mut Silent)
-        .map(drop)
-        .map_err(|e| super::read_back(session, url, &ctx.pool, e))
-}
-
-/// A scratch database that is dropped (or deleted) when this guard goes.
-struct Scratch {
-    url: DatabaseUrl,
-    cleanup: Cleanup,
-}
-
-enum Cleanup {
-    File(PathBuf),
-    #[cfg(feature = "postgres")]
-    PgDatabase {
-        admin: DatabaseUrl,
-        name: String,
-    },
-}
-
-fn scratch_name() -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.subsec_nanos())
-        .unwrap_or(0);
-    format!("haven_verify_{}_{nanos}", std::process::id())
-}
-
-impl Scratch {
-    fn create(url: &DatabaseUrl) -> Result<Self> {
-        match url.backend() {
-            #[cfg(feature = "postgres")]
-            crate::url::Backend::Postgres => Self::create_pg(url),
-            _ => {
-                let path = std::env::temp_dir().join(format!("{}.db", scratch_name()));
-                let url = DatabaseUrl::parse(&path.to_string_lossy())?;
-                Ok(Scratch {
-                    url,
-                    cleanup: Cleanup::File(path),
-                })
-            }
-        }
-    }
-
-    #[cfg(feature = "postgres")]
-    fn create_pg(url: &DatabaseUrl) -> Result<Self> {
-        use diesel::connection::SimpleConnection;
-        let name = scratch_name();
-        let mut admin = crate::backend::postgres::connect_pg(url)?;
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .map_err(|e| {
-                Error::query(
-                    format!("cannot create the scratch database {name} (the role needs CREATEDB)"),
-                    e,
-                )
-            })?;
-        let scratch = url.with_database(&name)?;
-        Ok(Scratch {
-            url: scratch,
-            cleanup: Cleanup::PgDatabase {
-                admin: url.clone(),
-                name,
-            },
-        })
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        match &self.cleanup {
-            Cleanup::File(path) => {
-                let _ = std::fs::remove_file(path);
-                #[cfg(feature = "sqlite")]
-                let _ = std::fs::remove_file(crate::backend::sqlite::lock_path(path));
-            }
-            #[cfg(feature = "postgres")]
-            Cleanup::PgDatabase { admin, name } => {
-                use diesel::connection::SimpleConnection;
-                if let Ok(mut conn) = crate::backend::postgres::connect_pg(admin) {
-                    let _ =
-                        conn.batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
-                }
-            }
-        }
-    }
 }

@@ -28,6 +28,12 @@ pub struct LocateOptions {
 #[derive(serde::Deserialize)]
 struct DieselToml {
     migrations_directory: Option<MigrationsDirectory>,
+    print_schema: Option<PrintSchema>,
+}
+
+#[derive(serde::Deserialize)]
+struct PrintSchema {
+    file: Option<PathBuf>,
 }
 
 #[derive(serde::Deserialize)]
@@ -50,13 +56,44 @@ pub fn locate(options: &LocateOptions) -> Result<Origin> {
     }
 }
 
-fn from_config(config: PathBuf, backend: Backend) -> Result<Origin> {
-    let text =
-        std::fs::read_to_string(&config).map_err(|e| Error::io("cannot read", &config, e))?;
-    let parsed: DieselToml = toml::from_str(&text).map_err(|e| Error::MalformedMigrations {
-        path: config.clone(),
+fn read_config(config: &Path) -> Result<DieselToml> {
+    let text = std::fs::read_to_string(config).map_err(|e| Error::io("cannot read", config, e))?;
+    toml::from_str(&text).map_err(|e| Error::MalformedMigrations {
+        path: config.to_path_buf(),
         problem: format!("diesel.toml does not parse: {}", e.message()),
-    })?;
+    })
+}
+
+/// The `[print_schema] file` of `diesel.toml` (found as for [`locate`]), relative to it:
+/// the `schema.rs` that `check --schema` and `revision --autogenerate` hold against the
+/// migrations.
+pub fn schema_file(options: &LocateOptions) -> Result<PathBuf> {
+    let config = options
+        .config_file
+        .clone()
+        .or_else(|| find_config(&options.working_dir))
+        .filter(|config| config.is_file())
+        .ok_or_else(|| {
+            Error::BadInput(format!(
+                "no diesel.toml found from {} up (nor DIESEL_CONFIG_FILE): it names the \
+                 schema.rs to compare, under [print_schema] file = \"src/schema.rs\"",
+                options.working_dir.display()
+            ))
+        })?;
+    let file = read_config(&config)?
+        .print_schema
+        .and_then(|p| p.file)
+        .ok_or_else(|| {
+            Error::BadInput(format!(
+                "{} names no schema file: add [print_schema] file = \"src/schema.rs\"",
+                config.display()
+            ))
+        })?;
+    Ok(config.parent().unwrap_or(Path::new(".")).join(file))
+}
+
+fn from_config(config: PathBuf, backend: Backend) -> Result<Origin> {
+    let parsed = read_config(&config)?;
     let Some(section) = parsed.migrations_directory else {
         return Ok(Origin::Embedded(backend));
     };

@@ -221,6 +221,18 @@ pub enum Origin {
 }
 
 impl Origin {
+    /// The same kind of origin, for another directory (a sibling for another backend).
+    pub fn with_dir(&self, dir: PathBuf) -> Origin {
+        match self {
+            Origin::Flag(_) => Origin::Flag(dir),
+            Origin::Directory(_) | Origin::Embedded(_) => Origin::Directory(dir),
+            Origin::DieselToml { config, .. } => Origin::DieselToml {
+                config: config.clone(),
+                dir,
+            },
+        }
+    }
+
     /// The directory migrations are read from, if they come from disk.
     pub fn dir(&self) -> Option<&Path> {
         match self {

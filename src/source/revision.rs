@@ -65,16 +65,38 @@ pub fn next_stamp(now: DateTime<Utc>, newest: Option<&str>) -> Result<String> {
     Ok(at.format(STAMP_FORMAT).to_string())
 }
 
-/// Creates `<stamp>_<slug>/{up.sql,down.sql}` in each of `dirs`; returns the new paths.
-/// On failure, the directories it made are removed again.
+/// The files of one new migration directory.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMigration {
+    /// `up.sql`.
+    pub up_sql: String,
+    /// `down.sql`.
+    pub down_sql: String,
+    /// `metadata.toml`, when the migration needs one.
+    pub metadata: Option<String>,
+}
+
+/// Creates `<stamp>_<slug>/{up.sql,down.sql}` in each of `dirs`, holding comments only;
+/// returns the new paths. On failure, the directories it made are removed again.
 pub fn create(dirs: &[PathBuf], message: &str, now: DateTime<Utc>) -> Result<Vec<PathBuf>> {
+    create_with(dirs, message, now, |dir| template(dir, message))
+}
+
+/// As [`create`], with the files `files` gives for each backend directory.
+pub fn create_with(
+    dirs: &[PathBuf],
+    message: &str,
+    now: DateTime<Utc>,
+    files: impl Fn(&Path) -> NewMigration,
+) -> Result<Vec<PathBuf>> {
     let slug = slug(message)?;
     let stamp = next_stamp(now, newest_version(dirs).as_deref())?;
     let name = format!("{stamp}_{slug}");
     let mut made = Vec::new();
     for dir in dirs {
         let target = dir.join(&name);
-        if let Err(e) = write_templates(&target, dir, message) {
+        if let Err(e) = write_migration(&target, dir, &files(dir)) {
+            // Nothing half-written: every directory, or none.
             for path in &made {
                 let _ = fs::remove_dir_all(path);
             }
@@ -85,22 +107,42 @@ pub fn create(dirs: &[PathBuf], message: &str, now: DateTime<Utc>) -> Result<Vec
     Ok(made)
 }
 
-fn write_templates(target: &Path, backend_dir: &Path, message: &str) -> Result<()> {
+fn write_migration(target: &Path, backend_dir: &Path, files: &NewMigration) -> Result<()> {
     fs::create_dir_all(backend_dir).map_err(|e| Error::io("cannot create", backend_dir, e))?;
     fs::create_dir(target).map_err(|e| Error::io("cannot create", target, e))?;
+    let written = [
+        ("up.sql", Some(&files.up_sql)),
+        ("down.sql", Some(&files.down_sql)),
+        ("metadata.toml", files.metadata.as_ref()),
+    ];
+    for (file, text) in written {
+        let Some(text) = text else { continue };
+        let path = target.join(file);
+        if let Err(e) = fs::write(&path, text) {
+            let _ = fs::remove_dir_all(target);
+            return Err(Error::io("cannot write", &path, e));
+        }
+    }
+    Ok(())
+}
+
+/// The comment-only files of a hand-written migration.
+fn template(backend_dir: &Path, message: &str) -> NewMigration {
     let dialect = backend_dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    for (file, what) in [("up.sql", "apply"), ("down.sql", "revert")] {
-        let text = format!(
+    let text = |what: &str| {
+        format!(
             "-- {message}\n-- SQL to {what} this change ({dialect}). While this file holds only \
              comments it runs as a no-op.\n"
-        );
-        let path = target.join(file);
-        fs::write(&path, text).map_err(|e| Error::io("cannot write", &path, e))?;
+        )
+    };
+    NewMigration {
+        up_sql: text("apply"),
+        down_sql: text("revert"),
+        metadata: None,
     }
-    Ok(())
 }
 
 #[cfg(test)]

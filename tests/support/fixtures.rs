@@ -139,3 +139,115 @@ pub fn regex_escape(text: &str) -> String {
     }
     out
 }
+
+/// A temp project laid out as `check --schema` and `revision --autogenerate` expect:
+/// `diesel.toml` naming `src/schema.rs` and `migrations/postgres`, copies of the repo's
+/// migrations of both dialects, and a copy of its `src/schema.rs` for a test to edit.
+pub struct Project {
+    /// Holds everything; removed on drop.
+    pub tmp: tempfile::TempDir,
+}
+
+/// The `diesel.toml` of a [`Project`].
+pub const PROJECT_DIESEL_TOML: &str = "[print_schema]\nfile = \"src/schema.rs\"\n\n\
+                                       [migrations_directory]\ndir = \"migrations/postgres\"\n";
+
+impl Project {
+    /// A project with its `diesel.toml`, an empty `src/` and an empty
+    /// `migrations/postgres`.
+    pub fn empty() -> Project {
+        let tmp = tempfile::Builder::new()
+            .prefix("haven-project-")
+            .tempdir()
+            .expect("a temp dir for the project");
+        let root = tmp.path();
+        fs::create_dir_all(root.join("src")).expect("mkdir src");
+        fs::create_dir_all(root.join("migrations/postgres")).expect("mkdir migrations");
+        fs::write(root.join("diesel.toml"), PROJECT_DIESEL_TOML).expect("write diesel.toml");
+        Project { tmp }
+    }
+
+    /// The HAVEN project as it is in the repository: schema.rs and the migrations agree.
+    pub fn haven() -> Project {
+        let project = Project::empty();
+        let root = project.root();
+        copy_tree(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("migrations"),
+            &root.join("migrations"),
+        );
+        fs::copy(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("src/schema.rs"),
+            root.join("src/schema.rs"),
+        )
+        .expect("copy src/schema.rs");
+        project
+    }
+
+    /// The project directory (where `diesel.toml` is).
+    pub fn root(&self) -> &Path {
+        self.tmp.path()
+    }
+
+    /// `<root>/src/schema.rs`.
+    pub fn schema_rs(&self) -> PathBuf {
+        self.root().join("src/schema.rs")
+    }
+
+    /// `<root>/migrations/<backend>` (`postgres` or `sqlite`).
+    pub fn migrations(&self, backend: &str) -> PathBuf {
+        self.root().join("migrations").join(backend)
+    }
+
+    /// Replaces `from`, which must occur exactly once in `schema.rs`, by `to`.
+    #[track_caller]
+    pub fn edit_schema(&self, from: &str, to: &str) {
+        let path = self.schema_rs();
+        let text = fs::read_to_string(&path).expect("read schema.rs");
+        assert_eq!(
+            text.matches(from).count(),
+            1,
+            "the edit must match schema.rs exactly once: {from:?}"
+        );
+        fs::write(&path, text.replacen(from, to, 1)).expect("write schema.rs");
+    }
+
+    /// Adds the migration `name` to both dialects: `(up, down)` for each.
+    pub fn add_migration(&self, name: &str, postgres: (&str, &str), sqlite: (&str, &str)) {
+        write_migration(
+            &self.migrations("postgres"),
+            name,
+            postgres.0,
+            Some(postgres.1),
+        );
+        write_migration(&self.migrations("sqlite"), name, sqlite.0, Some(sqlite.1));
+    }
+
+    /// Every file under the project but `skip` (relative to the root), with its content,
+    /// sorted: to show that a command wrote nothing.
+    pub fn files(&self, skip: &str) -> Vec<(String, Vec<u8>)> {
+        let mut out = Vec::new();
+        list_files(self.root(), self.root(), skip, &mut out);
+        out.sort();
+        out
+    }
+}
+
+fn list_files(root: &Path, dir: &Path, skip: &str, out: &mut Vec<(String, Vec<u8>)>) {
+    for entry in fs::read_dir(dir).expect("list a project dir") {
+        let path = entry.expect("a dir entry").path();
+        let relative = path
+            .strip_prefix(root)
+            .expect("under the root")
+            .to_string_lossy()
+            .into_owned();
+        if relative == skip {
+            continue;
+        }
+        if path.is_dir() {
+            out.push((format!("{relative}/"), Vec::new()));
+            list_files(root, &path, skip, out);
+        } else {
+            out.push((relative, fs::read(&path).expect("read a project file")));
+        }
+    }
+}

@@ -232,6 +232,29 @@ impl Run {
     }
 }
 
+/// Why a test that runs the real diesel CLI is `#[ignore]`d.
+pub const NEEDS_DIESEL: &str = "needs the diesel CLI; .ci/run installs it";
+
+/// The `diesel` binary: on PATH, else in `$CARGO_HOME/bin` or `~/.cargo/bin`.
+#[track_caller]
+pub fn diesel_bin() -> PathBuf {
+    let on_path = std::env::var_os("PATH").and_then(|path| {
+        std::env::split_paths(&path)
+            .map(|dir| dir.join("diesel"))
+            .find(|candidate| candidate.is_file())
+    });
+    let cargo_home = std::env::var_os("CARGO_HOME")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cargo")));
+    on_path
+        .or_else(|| {
+            cargo_home
+                .map(|home| home.join("bin/diesel"))
+                .filter(|p| p.is_file())
+        })
+        .unwrap_or_else(|| panic!("the diesel CLI is not installed ({NEEDS_DIESEL})"))
+}
+
 /// Runs another program (psql, sqlite3, the diesel CLI) and collects its output.
 #[track_caller]
 pub fn run_std(cmd: &mut Command) -> Run {

@@ -21,7 +21,7 @@ use crate::state::{DbState, SideLayout};
 use crate::url::{Backend, DatabaseUrl};
 
 #[cfg(feature = "commands")]
-pub(crate) use connection::connect_pg;
+pub(crate) use connection::{connect_pg, connect_pg_briefly};
 pub use lock::PgLock;
 
 impl Driver for PgConnection {

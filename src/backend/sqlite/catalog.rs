@@ -12,23 +12,31 @@ use crate::catalog::{
     ForeignKeyStructure, ObjectKind, ReferentialAction, StructureSummary, TableStructure,
 };
 
+/// One object of `sqlite_schema`.
 #[derive(QueryableByName)]
-struct MasterRow {
+pub(crate) struct MasterRow {
+    /// `table`, `index`, `trigger` or `view`.
     #[diesel(sql_type = Text)]
-    kind: String,
+    pub(crate) kind: String,
     #[diesel(sql_type = Text)]
-    name: String,
+    pub(crate) name: String,
+    /// `tbl_name`: the table it belongs to.
     #[diesel(sql_type = Text)]
-    table_name: String,
+    pub(crate) table_name: String,
+    /// Its `CREATE` statement; `None` for the automatic indexes of keys.
     #[diesel(sql_type = Nullable<Text>)]
-    sql: Option<String>,
+    pub(crate) sql: Option<String>,
 }
 
-// sqlite_% objects are SQLite's own (autoindexes, sqlite_sequence, sqlite_stat1).
-const MASTER: &str = "\
-    SELECT type AS kind, name, tbl_name AS table_name, sql FROM sqlite_master
-    WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\'
-    ORDER BY type, name";
+/// The objects of `sqlite_schema` in creation order, without SQLite's own `sqlite_%`
+/// objects (autoindexes, sqlite_sequence, sqlite_stat1).
+pub(crate) fn master(conn: &mut SqliteConnection) -> QueryResult<Vec<MasterRow>> {
+    diesel::sql_query(
+        "SELECT type AS kind, name, tbl_name AS table_name, sql FROM sqlite_master
+         WHERE name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY rowid",
+    )
+    .load(conn)
+}
 
 #[derive(QueryableByName)]
 struct ColumnRow {
@@ -74,7 +82,7 @@ const FOREIGN_KEYS: &str = "\
 /// and the bookkeeping tables are left out.
 pub fn snapshot(conn: &mut SqliteConnection) -> QueryResult<CatalogSnapshot> {
     let mut snapshot = CatalogSnapshot::new();
-    for row in diesel::sql_query(MASTER).load::<MasterRow>(conn)? {
+    for row in master(conn)? {
         if is_bookkeeping_table(&row.table_name) {
             continue;
         }
