@@ -336,7 +336,7 @@ pub fn stamp_target<'s>(
 ) -> Result<Option<&'s Migration>> {
     let count = set.migrations().len();
     let here = applied_count(set, state);
-    let upto = |n: usize| n.checked_sub(1).map(|i| &set.migrations()[i]);
+    let upto = |n: usize| n.checked_sub(1).and_then(|i| set.migrations().get(i));
     match target {
         Target::Head => Ok(set.head()),
         Target::Base => Ok(None),

@@ -103,5 +103,14 @@ fn exit_now(signal: Signal, out: Output, command: &'static str, mode: Mode) {
     let _ = std::io::stdout().flush();
     // The tool's own scratch databases go even now: nobody else would ever drop them.
     haven_schema::migrate::remove_scratch_databases();
-    std::process::exit(i32::from(signal.exit_code()));
+    exit_without_cleanup(signal.exit_code());
+}
+
+/// Ends the process at once, from this thread, while the main thread may be inside libpq
+/// or SQLite: `std::process::exit` would run the C exit handlers (OpenSSL's cleanup among
+/// them) under it, which can crash the process instead of exiting with `code`. The output
+/// is flushed already, and the operating system closes the connections and the lock file.
+fn exit_without_cleanup(code: u8) -> ! {
+    // signal-hook's bare `_exit`.
+    signal_hook::low_level::exit(i32::from(code))
 }
