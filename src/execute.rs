@@ -347,11 +347,10 @@ impl<'a> StepWork<'a> {
         if let Some(elapsed) = self.merged {
             // One round trip: the database measures the body's duration itself, since the
             // tool cannot know it before sending the batch.
-            let batch = format!(
-                "{}{}",
-                split::terminated(body),
-                self.tail(Elapsed::Sql(elapsed))
-            );
+            let mut batch = String::with_capacity(body.len() + 512);
+            let up = self.direction == Direction::Up;
+            split::push_with_terminator(&mut batch, body, self.migration.lacks_terminator(up));
+            batch.push_str(&self.tail(Elapsed::Sql(elapsed)));
             self.run_batch(conn, &batch)?;
             return Ok(started.elapsed());
         }

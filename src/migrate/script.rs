@@ -12,7 +12,7 @@ use crate::bookkeeping::{self, Elapsed, StepSql};
 use crate::error::{Error, Result};
 use crate::plan::{Plan, Step};
 use crate::source::Migration;
-use crate::sql::split::push_terminated;
+use crate::sql::split::push_with_terminator;
 use crate::state::SideLayout;
 use crate::url::Backend;
 
@@ -125,7 +125,7 @@ fn render_migration(out: &mut String, m: &Migration, apply: bool, options: &Opti
     if own_transaction {
         out.push_str("BEGIN;\n");
     }
-    push_terminated(out, body);
+    push_with_terminator(out, body, m.lacks_terminator(apply));
     if !m.run_in_transaction() {
         out.push_str("BEGIN;\n");
     }

@@ -10,7 +10,7 @@ use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::{checksum, embedded, metadata, Entry, Listing, Migration, Origin};
+use super::{embedded, metadata, Entry, Listing, Migration, Origin};
 use crate::error::{Error, Result};
 use crate::url::Backend;
 
@@ -47,13 +47,44 @@ pub(super) fn migrations(listing: &Listing) -> Result<Vec<Migration>> {
         }
         origin => {
             let root = origin.dir().unwrap_or(Path::new(""));
-            listing
-                .entries()
-                .iter()
-                .map(|entry| dir_migration(root, entry))
-                .collect()
+            read_in_parallel(listing.entries(), |entry| dir_migration(root, entry))
         }
     }
+}
+
+/// Below this many migrations, one thread reads them all: a thread costs more than it saves.
+const ONE_THREAD_UP_TO: usize = 64;
+
+/// `read` of every entry, in listing order, on up to four scoped threads that each take one
+/// contiguous share. Reading thousands of small files is mostly the kernel's work per file
+/// (path walk, open, read, close) plus the scan of their SQL, and it divides between cores:
+/// two threads nearly halve `check` and `--sql` on a large directory. Each share stops at
+/// its first error, and the shares are joined in order, so the error reported is the first
+/// in listing order, as with one thread.
+fn read_in_parallel<T: Send>(
+    entries: &[Entry],
+    read: impl Fn(&Entry) -> Result<T> + Sync,
+) -> Result<Vec<T>> {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
+    if threads == 1 || entries.len() <= ONE_THREAD_UP_TO {
+        return entries.iter().map(&read).collect();
+    }
+    let share = entries.len().div_ceil(threads);
+    let read_share = |part: &[Entry]| part.iter().map(&read).collect::<Result<Vec<T>>>();
+    std::thread::scope(|scope| {
+        let mut parts = entries.chunks(share);
+        let first = parts.next().unwrap_or_default();
+        let others: Vec<_> = parts.map(|part| scope.spawn(|| read_share(part))).collect();
+        let mut all = read_share(first)?;
+        for other in others {
+            // A panic on a reading thread is a bug: pass it on as it is.
+            let part = other
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p))?;
+            all.extend(part);
+        }
+        Ok(all)
+    })
 }
 
 fn embedded_table(backend: Backend) -> &'static [embedded::EmbeddedEntry] {
@@ -95,15 +126,13 @@ fn embedded_migration(
     let tx = metadata::parse(found.and_then(|e| e.metadata), || {
         path.join("metadata.toml")
     })?;
-    Ok(Migration {
-        entry: entry.clone(),
-        dir: None,
-        checksum: checksum::of_sql(up),
-        up: Cow::Borrowed(up),
-        down: found.and_then(|e| e.down).map(Cow::Borrowed),
-        run_in_transaction: tx.run_in_transaction,
-        metadata_without_transaction_flag: tx.flag_missing,
-    })
+    let down = found.and_then(|e| e.down).map(Cow::Borrowed);
+    Ok(Migration::new(
+        entry.clone(),
+        None,
+        (Cow::Borrowed(up), down),
+        tx,
+    ))
 }
 
 fn dir_migration(root: &Path, entry: &Entry) -> Result<Migration> {
@@ -121,15 +150,12 @@ fn dir_migration(root: &Path, entry: &Entry) -> Result<Migration> {
     let down = read_if_present(&dir.join("down.sql"))?;
     let meta = read_if_present(&dir.join("metadata.toml"))?;
     let tx = metadata::parse(meta.as_deref(), || dir.join("metadata.toml"))?;
-    Ok(Migration {
-        entry: entry.clone(),
-        checksum: checksum::of_sql(&up),
-        up: Cow::Owned(up),
-        down: down.map(Cow::Owned),
-        run_in_transaction: tx.run_in_transaction,
-        metadata_without_transaction_flag: tx.flag_missing,
-        dir: Some(dir),
-    })
+    Ok(Migration::new(
+        entry.clone(),
+        Some(dir),
+        (Cow::Owned(up), down.map(Cow::Owned)),
+        tx,
+    ))
 }
 
 /// The text of `path`, `None` when there is no such file. A file that is not UTF-8 is a

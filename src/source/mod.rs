@@ -22,6 +22,7 @@ use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::sql::forbidden::{self, Scan};
 use crate::url::Backend;
 
 pub use embedded::EmbeddedEntry;
@@ -107,9 +108,36 @@ pub struct Migration {
     run_in_transaction: bool,
     metadata_without_transaction_flag: bool,
     checksum: String,
+    /// One scan each of `up.sql` and `down.sql` (refused statements, a missing last `;`),
+    /// made when the files are read, on the loading threads, so that no command scans a
+    /// file again.
+    up_scan: Scan,
+    down_scan: Scan,
 }
 
 impl Migration {
+    /// A migration from its files: the checksum and refused statements are worked out here,
+    /// once.
+    fn new(
+        entry: Entry,
+        dir: Option<PathBuf>,
+        (up, down): (Cow<'static, str>, Option<Cow<'static, str>>),
+        mode: metadata::TransactionMode,
+    ) -> Self {
+        let scan = |sql: &str| forbidden::scan(sql, mode.run_in_transaction);
+        Migration {
+            checksum: checksum::of_sql(&up),
+            up_scan: scan(&up),
+            down_scan: down.as_deref().map(scan).unwrap_or_default(),
+            entry,
+            dir,
+            up,
+            down,
+            run_in_transaction: mode.run_in_transaction,
+            metadata_without_transaction_flag: mode.flag_missing,
+        }
+    }
+
     /// Its version and name.
     pub fn entry(&self) -> &Entry {
         &self.entry
@@ -153,12 +181,12 @@ impl Migration {
     /// that haven-migrate does not run (see `sql::forbidden`): for every command
     /// that runs it or prints it to be run.
     pub fn runnable_sql(&self, up: bool) -> Result<&str> {
-        let (sql, file) = if up {
-            (self.up_sql(), "up.sql")
+        let (sql, file, scan) = if up {
+            (self.up_sql(), "up.sql", &self.up_scan)
         } else {
-            (self.down_sql()?, "down.sql")
+            (self.down_sql()?, "down.sql", &self.down_scan)
         };
-        match crate::sql::forbidden::find(sql, self.run_in_transaction) {
+        match &scan.refusal {
             None => Ok(sql),
             Some(finding) => Err(Error::ForbiddenSql {
                 path: self.location().join(file),
@@ -166,6 +194,13 @@ impl Migration {
                 problem: finding.advice(),
             }),
         }
+    }
+
+    /// Whether the last statement of `up.sql` (`up: true`) or `down.sql` has no `;` after
+    /// it, so that one must be added before anything follows it.
+    pub fn lacks_terminator(&self, up: bool) -> bool {
+        let scan = if up { &self.up_scan } else { &self.down_scan };
+        scan.unterminated
     }
 
     /// Whether a `down.sql` exists.

@@ -64,16 +64,41 @@ impl Finding {
     }
 }
 
-/// The first statement of `sql` that haven-migrate refuses, if any. `transactional`: the
-/// migration runs in a transaction (transaction control is then refused).
-pub fn find(sql: &str, transactional: bool) -> Option<Finding> {
-    split::statements_with_offsets(sql)
-        .find_map(|(offset, statement)| in_statement(statement, transactional).map(|f| (offset, f)))
-        .map(|(offset, (at, found, reason))| Finding {
-            line: line_of(sql, offset + at),
-            found,
-            reason,
-        })
+/// What one pass over a migration file finds.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Scan {
+    /// The first refused statement, if any.
+    pub refusal: Option<Finding>,
+    /// The last statement has no `;` after it: what follows the file (the bookkeeping, in
+    /// a batch or a script) must not be glued to it (see `split::push_terminated`).
+    pub unterminated: bool,
+}
+
+/// One pass over `sql`: its first refused statement (`transactional`: the migration runs in
+/// a transaction, so transaction control is refused too), and whether its last statement
+/// lacks a terminator. A file is read once and its statements split once, on the
+/// loading threads, however many commands then look at it.
+pub fn scan(sql: &str, transactional: bool) -> Scan {
+    let mut last_end = None;
+    for (offset, statement) in split::statements_with_offsets(sql) {
+        if let Some((at, found, reason)) = in_statement(statement, transactional) {
+            let line = line_of(sql, offset + at);
+            let refusal = Some(Finding {
+                line,
+                found,
+                reason,
+            });
+            return Scan {
+                refusal,
+                unterminated: false,
+            };
+        }
+        last_end = Some(offset + statement.len());
+    }
+    Scan {
+        refusal: None,
+        unterminated: last_end.is_some_and(|end| split::lacks_terminator_after(sql, end)),
+    }
 }
 
 /// The refused part of one statement: its offset in the statement, the text, the reason.
@@ -166,6 +191,10 @@ fn line_of(text: &str, offset: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn find(sql: &str, transactional: bool) -> Option<Finding> {
+        scan(sql, transactional).refusal
+    }
 
     fn reason(sql: &str, transactional: bool) -> Option<Reason> {
         find(sql, transactional).map(|f| f.reason)

@@ -39,25 +39,21 @@ pub fn statements_with_offsets(sql: &str) -> impl Iterator<Item = (usize, &str)>
     Statements { sql, pos: 0 }
 }
 
-/// `sql` ending with a newline, and with `;` after its last statement, so that what follows
-/// it (the bookkeeping, in a batch or a script) is never glued to it.
-pub fn terminated(sql: &str) -> String {
-    let mut text = String::with_capacity(sql.len() + 3);
-    push_terminated(&mut text, sql);
-    text
-}
-
-/// Appends [`terminated`]`(sql)` to `out`, without a copy of its own.
-pub fn push_terminated(out: &mut String, sql: &str) {
+/// Appends `sql` to `out`, ending with a newline, and with `;` after its last statement
+/// when it has none (`unterminated`, from `forbidden::scan`), so that what follows it (the
+/// bookkeeping, in a batch or a script) is never glued to it.
+pub fn push_with_terminator(out: &mut String, sql: &str, unterminated: bool) {
     out.push_str(sql.trim_end());
-    let last_end = statements_with_offsets(sql)
-        .last()
-        .map(|(start, statement)| start + statement.len());
-    // The statement ends before its `;`: is there one after it?
-    if last_end.is_some_and(|end| !sql[end..].trim_start().starts_with(';')) {
+    if unterminated {
         out.push_str("\n;");
     }
     out.push('\n');
+}
+
+/// Whether no `;` follows the statement that ends at `end` (a statement's slice stops
+/// before its `;`).
+pub(crate) fn lacks_terminator_after(sql: &str, end: usize) -> bool {
+    !sql[end..].trim_start().starts_with(';')
 }
 
 /// What [`tokens`] reports of a statement: its words and any backslash.
@@ -399,6 +395,14 @@ fn skip_dollar(b: &[u8], i: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `sql` as a batch or a script holds it: scanned, then terminated when needed.
+    fn terminated(sql: &str) -> String {
+        let mut out = String::new();
+        let unterminated = crate::sql::forbidden::scan(sql, false).unterminated;
+        push_with_terminator(&mut out, sql, unterminated);
+        out
+    }
 
     #[test]
     fn terminator_is_added_only_when_missing() {
