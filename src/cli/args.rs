@@ -323,11 +323,13 @@ impl Command {
     }
 
     /// The request of this command line; a `--sql` script goes to `sql`; `schema_file` is
-    /// the schema.rs of the commands that compare it.
+    /// the schema.rs of the commands that compare it; `every_row`: the output shows a row
+    /// per migration (JSON, or `current --verbose`'s run-on time).
     pub fn request<'o>(
         &self,
         sql: &'o mut dyn std::io::Write,
         schema_file: Option<PathBuf>,
+        every_row: bool,
     ) -> haven_schema::Result<Option<Request<'o>>> {
         if let Some(schema_file) = schema_file.filter(|_| self.compares_schema()) {
             let sources = SchemaSources {
@@ -354,7 +356,7 @@ impl Command {
             (false, false) => Mode::Run,
         };
         let request = match self {
-            Command::Current => Request::Current,
+            Command::Current => Request::Current { rows: every_row },
             Command::History(a) => Request::History {
                 range: a.range.clone(),
             },

@@ -130,7 +130,8 @@ fn call(cli: &Cli, out: Output) -> haven_schema::Result<(Outcome, Option<String>
         )?)?),
         false => None,
     };
-    let Some(request) = cli.command.request(sink, schema_file)? else {
+    let every_row = json || cli.global.verbose;
+    let Some(request) = cli.command.request(sink, schema_file, every_row)? else {
         return Err(Error::BadInput("this command takes no database".into()));
     };
     let outcome = migrate::run(&ctx, request, &mut StepPrinter::new(out))?;

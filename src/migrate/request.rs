@@ -24,7 +24,11 @@ use crate::url::Backend;
 /// A command, with what it needs.
 pub enum Request<'o> {
     /// The newest applied migration, and whether it is head.
-    Current,
+    Current {
+        /// The status lists every migration (as JSON output does). Without, it holds the
+        /// position only: a row per migration costs more than the rest of the command.
+        rows: bool,
+    },
     /// Every migration, applied or not; `range` is `START:END`.
     History {
         /// `-r START:END`.
@@ -262,7 +266,7 @@ impl Outcome {
 /// nothing.
 pub fn run(ctx: &Context, request: Request<'_>, observer: &mut dyn Observer) -> Result<Outcome> {
     match request {
-        Request::Current => current(ctx),
+        Request::Current { rows } => current(ctx, rows),
         Request::History { range } => history(ctx, range.as_deref()),
         Request::Check => status_of(ctx, Command::Check),
         Request::Verify => verify(ctx),
@@ -308,24 +312,49 @@ pub fn run(ctx: &Context, request: Request<'_>, observer: &mut dyn Observer) -> 
     }
 }
 
-/// `current`: names only, one listing of the directory and no file read.
-fn current(ctx: &Context) -> Result<Outcome> {
-    let listing = Listing::read(ctx.origin.clone())?;
-    let state = read_recorded(&ctx.url, &ctx.pool, false)?;
+/// `current`: names only, one listing of the directory and no file read; a row per
+/// migration only when `rows`.
+fn current(ctx: &Context, rows: bool) -> Result<Outcome> {
+    let (listing, state) = alongside(
+        || Listing::read(ctx.origin.clone()),
+        || read_recorded(&ctx.url, &ctx.pool, false),
+    );
+    let (listing, state) = (listing?, state?);
     let problems = check::listing_problems(&listing, &state);
     Ok(Outcome {
         command: Command::Current,
-        status: Some(Status::of_listing(&listing, &state, problems)),
+        status: Some(Status::of_listing(&listing, &state, problems, rows)),
         work: Work::Nothing,
+    })
+}
+
+/// `files()` on a second thread while `database()` runs on this one: a read-only command's
+/// migration directory is read while the database server starts a backend and answers,
+/// instead of after. Nothing is shared between the two but what they read. A panic on the
+/// second thread is a bug, passed on as it is.
+fn alongside<F, D>(files: impl FnOnce() -> F + Send, database: impl FnOnce() -> D) -> (F, D)
+where
+    F: Send,
+{
+    std::thread::scope(|scope| {
+        let files = scope.spawn(files);
+        let database = database();
+        let files = files
+            .join()
+            .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+        (files, database)
     })
 }
 
 /// `history` and `check`: every file read, checksums compared, the SQL that would run next
 /// looked at.
 fn status_of(ctx: &Context, command: Command) -> Result<Outcome> {
+    let (set, state) = alongside(
+        || MigrationSet::read(ctx.origin.clone()),
+        || read_recorded(&ctx.url, &ctx.pool, true),
+    );
     // A broken migration directory is reported before a database that cannot be reached.
-    let set = MigrationSet::read(ctx.origin.clone())?;
-    let state = read_recorded(&ctx.url, &ctx.pool, true)?;
+    let (set, state) = (set?, state?);
     let checks = CheckOptions {
         checksums: true,
         statements: true,

@@ -57,13 +57,21 @@ pub struct Status {
 }
 
 impl Status {
-    /// The status of `state` against a listing (names only: `current`).
-    pub(crate) fn of_listing(listing: &Listing, state: &DbState, problems: Vec<Problem>) -> Self {
-        let rows = listing
-            .entries()
-            .iter()
-            .map(|e| row(e, None, state.get(e.version()), &problems, listing))
-            .collect();
+    /// The status of `state` against a listing (names only: `current`), with a row per
+    /// migration when `rows`.
+    pub(crate) fn of_listing(
+        listing: &Listing,
+        state: &DbState,
+        problems: Vec<Problem>,
+        rows: bool,
+    ) -> Self {
+        let rows = rows.then(|| {
+            listing
+                .entries()
+                .iter()
+                .map(|e| row(e, None, state.get(e.version()), &problems, listing))
+                .collect()
+        });
         Self::build(listing, state, problems, rows)
     }
 
@@ -83,22 +91,27 @@ impl Status {
                 )
             })
             .collect();
-        Self::build(listing, state, problems, rows)
+        Self::build(listing, state, problems, Some(rows))
     }
 
+    /// The status, with `rows` (a row per listed migration, `None` for none at all) and a
+    /// row per recorded version that no migration has.
     fn build(
         listing: &Listing,
         state: &DbState,
         problems: Vec<Problem>,
-        mut rows: Vec<MigrationRow>,
+        rows: Option<Vec<MigrationRow>>,
     ) -> Self {
-        rows.extend(
-            state
-                .records()
-                .filter(|r| listing.get(&r.version).is_none())
-                .map(unknown_row),
-        );
-        rows.sort_by(|a, b| a.version.cmp(&b.version));
+        let rows = rows.map_or_else(Vec::new, |mut rows| {
+            rows.extend(
+                state
+                    .records()
+                    .filter(|r| listing.get(&r.version).is_none())
+                    .map(unknown_row),
+            );
+            rows.sort_by(|a, b| a.version.cmp(&b.version));
+            rows
+        });
         let pending = listing
             .entries()
             .iter()
