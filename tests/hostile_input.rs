@@ -460,6 +460,69 @@ fn sql_files_and_directory_names_that_are_not_utf8_are_exit_2_naming_them() {
     assert_eq!(sqlite_dump(&db), before, "the database is unchanged");
 }
 
+/// Past 64 migrations the files are read on several threads, each taking a contiguous share.
+/// Two broken files in different shares (of two threads or four): the error names the
+/// first in version order, never the other; nothing runs; and once mended, every migration
+/// runs in order under its own name (shares joined in order).
+#[test]
+fn a_large_directory_names_its_first_broken_file_and_keeps_its_order() {
+    let cwd = workdir();
+    let dir = cwd.path().join("many");
+    for i in 1..=200 {
+        support::write_migration(
+            &dir,
+            &format!("2026-02-01-{i:06}_table_{i:03}"),
+            &format!("CREATE TABLE t{i} (x INTEGER);"),
+            Some(&format!("DROP TABLE t{i};")),
+        );
+    }
+    let db = cwd.path().join("h.db");
+    let url = db.to_str().expect("UTF-8");
+    let m = dir.to_str().expect("UTF-8");
+    let with_dir = |args: &[&'static str]| {
+        let mut all = vec!["--migration-dir", m];
+        all.extend_from_slice(args);
+        all
+    };
+    let hm_on = |args: &[&str]| {
+        let mut all = vec!["--database-url", url, "--migration-dir", m];
+        all.extend_from_slice(args);
+        hm(cwd.path(), &all)
+    };
+    hm_on(&["upgrade", "+5"]).ok();
+    let before = sqlite_dump(&db);
+    let up = |i: u32| dir.join(format!("2026-02-01-{i:06}_table_{i:03}/up.sql"));
+    fs::write(up(30), b"CREATE TABLE t30 (x INTEGER); -- \xff\n").expect("write");
+    fs::write(up(170), b"CREATE TABLE t170 (x INTEGER); -- \xfe\n").expect("write");
+    for args in [&["upgrade"][..], &["check"], &["upgrade", "--sql"]] {
+        in_every_mode(
+            cwd.path(),
+            url,
+            &with_dir(args),
+            2,
+            &["000030_table_030/up.sql", "not UTF-8"],
+            &["000170"],
+        );
+    }
+    assert_eq!(sqlite_dump(&db), before, "the database is unchanged");
+    fs::write(up(30), "CREATE TABLE t30 (x INTEGER);").expect("write");
+    fs::write(up(170), "CREATE TABLE t170 (x INTEGER);").expect("write");
+    hm_on(&["upgrade", "head"]).ok();
+    let report = hm_on(&["--format", "json", "history"]).ok().json();
+    let rows = report["migrations"].as_array().expect("rows");
+    assert_eq!(rows.len(), 200, "{report}");
+    for (i, row) in (1..=200).zip(rows) {
+        assert_eq!(row["version"], format!("20260201{i:06}"), "{row}");
+        assert_eq!(row["name"], format!("table_{i:03}"), "{row}");
+        assert_eq!(row["applied"], true, "{row}");
+    }
+    let tables =
+        run_std(StdCommand::new("sqlite3").arg(&db).arg(
+            "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name GLOB 't[0-9]*'",
+        ));
+    assert_eq!(tables.stdout.trim(), "200", "{}", tables.stderr);
+}
+
 // ---------------------------------------------------------------- arguments
 
 #[test]
