@@ -509,6 +509,52 @@ fn global_flags_work_before_and_after_the_subcommand() {
     .stderr_has("from --migration-dir");
 }
 
+/// Text `current` shows the position only (the library then builds no row per migration);
+/// `-v` still shows when the current one ran, JSON still lists every migration, and a
+/// recorded version that no migration has is still named.
+#[test]
+fn current_rows_follow_what_the_output_shows() {
+    let cwd = workdir();
+    let db = cwd.path().join("h.db");
+    let url = db.to_str().expect("UTF-8");
+    sq(cwd.path(), url, &["upgrade", "+2"]).ok();
+    let text = sq(cwd.path(), url, &["current"]);
+    text.ok();
+    assert_eq!(
+        text.stdout,
+        format!(
+            "{} ({}); not up to date: 2 pending, head is {} ({}); run `haven-migrate upgrade head`\n",
+            VERSIONS[1], NAMES[1], VERSIONS[3], NAMES[3]
+        )
+    );
+    let verbose = sq(cwd.path(), url, &["current", "-v"]);
+    verbose.ok();
+    let run_on = verbose
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("  run on:     "))
+        .unwrap_or_else(|| panic!("no run-on line:\n{}", verbose.stdout));
+    assert!(run_on.starts_with("20") && run_on.len() == 19, "{run_on}");
+    let json = sq(cwd.path(), url, &["current", "--format", "json"]);
+    json.ok();
+    assert_eq!(
+        applied_flags(&json.json()),
+        VERSIONS
+            .iter()
+            .enumerate()
+            .map(|(i, v)| (v.to_string(), i < 2))
+            .collect::<Vec<_>>()
+    );
+    sqlite3(
+        &db,
+        "INSERT INTO __diesel_schema_migrations (version) VALUES ('20990101000000')",
+    );
+    let unknown = sq(cwd.path(), url, &["current"]);
+    unknown
+        .ok()
+        .says(&["20990101000000 (unknown to the migrations)"]);
+}
+
 #[test]
 fn read_only_commands_never_create_the_sqlite_file() {
     let cwd = workdir();
