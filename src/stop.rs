@@ -104,18 +104,59 @@ impl Stop {
     pub(crate) fn text(&self, subject: &str) -> String {
         let mut parts: Vec<String> = self.fate_text(subject).into_iter().collect();
         if !self.done.is_empty() {
-            parts.push(format!("done before the stop: {}", self.done.join(", ")));
+            parts.push(format!("done before the stop: {}", versions(&self.done)));
         }
         if !self.rolled_back.is_empty() {
             parts.push(format!(
                 "the whole batch was rolled back with it (--single-transaction): {} not kept \
                  either",
-                self.rolled_back.join(", ")
+                versions(&self.rolled_back)
             ));
         }
         if !self.not_run.is_empty() {
-            parts.push(format!("not run: {}", self.not_run.join(", ")));
+            parts.push(format!("not run: {}", versions(&self.not_run)));
         }
         parts.join("; ")
+    }
+}
+
+/// Up to this many versions are listed whole in a message.
+const LISTED_WHOLE_UP_TO: usize = 10;
+
+/// A list of versions for a message: whole when short; else how many, the first and the
+/// last, so that a failure early in 2000 migrations is one readable line (the JSON report's
+/// `stop` keeps every version).
+fn versions(list: &[String]) -> String {
+    match list {
+        [first, .., last] if list.len() > LISTED_WHOLE_UP_TO => {
+            format!("{} migrations, {first} to {last}", list.len())
+        }
+        _ => list.join(", "),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn numbered(n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("2026010100{i:04}")).collect()
+    }
+
+    #[test]
+    fn long_lists_of_versions_are_summed_up_and_short_ones_listed() {
+        let stop = Stop {
+            done: numbered(10),
+            not_run: numbered(2000),
+            ..Stop::default()
+        };
+        let text = stop.text("migration x");
+        assert_eq!(
+            text,
+            "done before the stop: 20260101000001, 20260101000002, 20260101000003, \
+             20260101000004, 20260101000005, 20260101000006, 20260101000007, 20260101000008, \
+             20260101000009, 20260101000010; not run: 2000 migrations, 20260101000001 to \
+             20260101002000"
+        );
     }
 }
