@@ -507,6 +507,26 @@ fn a_large_directory_names_its_first_broken_file_and_keeps_its_order() {
     assert_eq!(sqlite_dump(&db), before, "the database is unchanged");
     fs::write(up(30), "CREATE TABLE t30 (x INTEGER);").expect("write");
     fs::write(up(170), "CREATE TABLE t170 (x INTEGER);").expect("write");
+    // down.sql is read when needed: by check and history (all of them, the first broken one
+    // named), never by an upgrade, which runs none of them (as with diesel).
+    let down = |i: u32| dir.join(format!("2026-02-01-{i:06}_table_{i:03}/down.sql"));
+    fs::write(down(40), b"DROP TABLE t40; -- \xff\n").expect("write");
+    fs::write(down(180), b"DROP TABLE t180; -- \xfe\n").expect("write");
+    for args in [&["check"][..], &["history"]] {
+        in_every_mode(
+            cwd.path(),
+            url,
+            &with_dir(args),
+            2,
+            &["000040_table_040/down.sql", "not UTF-8"],
+            &["000180"],
+        );
+    }
+    assert_eq!(sqlite_dump(&db), before, "the database is unchanged");
+    let script = hm_on(&["upgrade", "head", "--sql"]);
+    script.ok().says(&["CREATE TABLE t200"]);
+    fs::write(down(40), "DROP TABLE t40;").expect("write");
+    fs::write(down(180), "DROP TABLE t180;").expect("write");
     hm_on(&["upgrade", "head"]).ok();
     let report = hm_on(&["--format", "json", "history"]).ok().json();
     let rows = report["migrations"].as_array().expect("rows");

@@ -350,7 +350,11 @@ where
 /// looked at.
 fn status_of(ctx: &Context, command: Command) -> Result<Outcome> {
     let (set, state) = alongside(
-        || MigrationSet::read(ctx.origin.clone()),
+        || -> Result<MigrationSet> {
+            let set = MigrationSet::read(ctx.origin.clone())?;
+            set.read_down_files()?;
+            Ok(set)
+        },
         || read_recorded(&ctx.url, &ctx.pool, true),
     );
     // A broken migration directory is reported before a database that cannot be reached.

@@ -27,7 +27,8 @@ pub struct MigrationRow {
     pub known: bool,
     /// Whether it runs in a transaction (`None` when its files were not read: `current`).
     pub transactional: Option<bool>,
-    /// Whether it has a `down.sql` (`None` when its files were not read).
+    /// Whether it has a `down.sql` (`None` when it was not read: `current`, and write
+    /// commands for the migrations they do not revert).
     pub has_down: Option<bool>,
     /// Its directory, when on disk.
     pub path: Option<String>,
@@ -211,7 +212,7 @@ fn row(
         dirty: rec.is_some_and(|r| r.dirty),
         known: true,
         transactional: files.map(Migration::run_in_transaction),
-        has_down: files.map(Migration::has_down),
+        has_down: files.and_then(Migration::has_down_if_read),
         path,
     }
 }

@@ -5,7 +5,6 @@
 //! it: a directory whose name is not UTF-8, a symbolic link named like a migration that
 //! leads nowhere, a file that is not UTF-8 text.
 
-use std::borrow::Cow;
 use std::fs;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -47,7 +46,7 @@ pub(super) fn migrations(listing: &Listing) -> Result<Vec<Migration>> {
         }
         origin => {
             let root = origin.dir().unwrap_or(Path::new(""));
-            read_in_parallel(listing.entries(), |entry| dir_migration(root, entry))
+            in_parallel(listing.entries(), |entry| dir_migration(root, entry))
         }
     }
 }
@@ -55,22 +54,22 @@ pub(super) fn migrations(listing: &Listing) -> Result<Vec<Migration>> {
 /// Below this many migrations, one thread reads them all: a thread costs more than it saves.
 const ONE_THREAD_UP_TO: usize = 64;
 
-/// `read` of every entry, in listing order, on up to four scoped threads that each take one
+/// `read` of every item, in order, on up to four scoped threads that each take one
 /// contiguous share. Reading thousands of small files is mostly the kernel's work per file
 /// (path walk, open, read, close) plus the scan of their SQL, and it divides between cores:
 /// two threads nearly halve `check` and `--sql` on a large directory. Each share stops at
 /// its first error, and the shares are joined in order, so the error reported is the first
-/// in listing order, as with one thread.
-fn read_in_parallel<T: Send>(
-    entries: &[Entry],
-    read: impl Fn(&Entry) -> Result<T> + Sync,
+/// in order, as with one thread.
+pub(super) fn in_parallel<I: Sync, T: Send>(
+    entries: &[I],
+    read: impl Fn(&I) -> Result<T> + Sync,
 ) -> Result<Vec<T>> {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
     if threads == 1 || entries.len() <= ONE_THREAD_UP_TO {
         return entries.iter().map(&read).collect();
     }
     let share = entries.len().div_ceil(threads);
-    let read_share = |part: &[Entry]| part.iter().map(&read).collect::<Result<Vec<T>>>();
+    let read_share = |part: &[I]| part.iter().map(&read).collect::<Result<Vec<T>>>();
     std::thread::scope(|scope| {
         let mut parts = entries.chunks(share);
         let first = parts.next().unwrap_or_default();
@@ -126,11 +125,9 @@ fn embedded_migration(
     let tx = metadata::parse(found.and_then(|e| e.metadata), || {
         path.join("metadata.toml")
     })?;
-    let down = found.and_then(|e| e.down).map(Cow::Borrowed);
-    Ok(Migration::new(
+    Ok(Migration::embedded(
         entry.clone(),
-        None,
-        (Cow::Borrowed(up), down),
+        (up, found.and_then(|e| e.down)),
         tx,
     ))
 }
@@ -147,21 +144,15 @@ fn dir_migration(root: &Path, entry: &Entry) -> Result<Migration> {
             path: dir,
         });
     };
-    let down = read_if_present(&dir.join("down.sql"))?;
     let meta = read_if_present(&dir.join("metadata.toml"))?;
     let tx = metadata::parse(meta.as_deref(), || dir.join("metadata.toml"))?;
-    Ok(Migration::new(
-        entry.clone(),
-        Some(dir),
-        (Cow::Owned(up), down.map(Cow::Owned)),
-        tx,
-    ))
+    Ok(Migration::on_disk(entry.clone(), dir, up, tx))
 }
 
 /// The text of `path`, `None` when there is no such file. A file that is not UTF-8 is a
 /// malformed migration (exit 2), saying where the first bad byte is; anything else that
 /// stops the read is an I/O failure.
-fn read_if_present(path: &Path) -> Result<Option<String>> {
+pub(super) fn read_if_present(path: &Path) -> Result<Option<String>> {
     let bytes = match fs::read(path) {
         Ok(bytes) => bytes,
         Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),

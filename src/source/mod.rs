@@ -20,6 +20,7 @@ pub mod revision;
 
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
 use crate::sql::forbidden::{self, Scan};
@@ -97,38 +98,68 @@ impl Listing {
     }
 }
 
-/// One migration, with its SQL and how it runs, read when its set was loaded.
+/// One migration, with its SQL and how it runs. `up.sql` and `metadata.toml` are read when
+/// its set is loaded; `down.sql` the first time it is asked for.
 #[derive(Debug)]
 pub struct Migration {
     entry: Entry,
     /// Its directory on disk; `None` when embedded.
     dir: Option<PathBuf>,
     up: Cow<'static, str>,
-    down: Option<Cow<'static, str>>,
+    /// One scan of `up.sql` (refused statements, a missing last `;`), made when it is read,
+    /// on the loading threads, so that no command scans it again.
+    up_scan: Scan,
+    /// `down.sql` (`None`: there is none), set when it is first read. Only reverts, `check`
+    /// and `history` need it, and reading it for every migration cost an upgrade's `--sql`
+    /// a fifth of its time at N = 2000. A failed read is not kept: the next ask reads again,
+    /// and fails the same way.
+    down: OnceLock<Option<Down>>,
     run_in_transaction: bool,
     metadata_without_transaction_flag: bool,
     checksum: String,
-    /// One scan each of `up.sql` and `down.sql` (refused statements, a missing last `;`),
-    /// made when the files are read, on the loading threads, so that no command scans a
-    /// file again.
-    up_scan: Scan,
-    down_scan: Scan,
+}
+
+/// A `down.sql` and its scan.
+#[derive(Debug)]
+struct Down {
+    text: Cow<'static, str>,
+    scan: Scan,
+}
+
+impl Down {
+    fn new(text: Cow<'static, str>, run_in_transaction: bool) -> Self {
+        let scan = forbidden::scan(&text, run_in_transaction);
+        Down { text, scan }
+    }
 }
 
 impl Migration {
-    /// A migration from its files: the checksum and refused statements are worked out here,
-    /// once.
+    /// A migration read from `dir` (its `down.sql` is read when first asked for).
+    fn on_disk(entry: Entry, dir: PathBuf, up: String, mode: metadata::TransactionMode) -> Self {
+        Self::new(entry, Some(dir), Cow::Owned(up), OnceLock::new(), mode)
+    }
+
+    /// A migration embedded in the binary, with all its texts.
+    fn embedded(
+        entry: Entry,
+        (up, down): (&'static str, Option<&'static str>),
+        mode: metadata::TransactionMode,
+    ) -> Self {
+        let down = down.map(|text| Down::new(Cow::Borrowed(text), mode.run_in_transaction));
+        Self::new(entry, None, Cow::Borrowed(up), OnceLock::from(down), mode)
+    }
+
+    /// The checksum and the scan of `up.sql` are worked out here, once.
     fn new(
         entry: Entry,
         dir: Option<PathBuf>,
-        (up, down): (Cow<'static, str>, Option<Cow<'static, str>>),
+        up: Cow<'static, str>,
+        down: OnceLock<Option<Down>>,
         mode: metadata::TransactionMode,
     ) -> Self {
-        let scan = |sql: &str| forbidden::scan(sql, mode.run_in_transaction);
         Migration {
             checksum: checksum::of_sql(&up),
-            up_scan: scan(&up),
-            down_scan: down.as_deref().map(scan).unwrap_or_default(),
+            up_scan: forbidden::scan(&up, mode.run_in_transaction),
             entry,
             dir,
             up,
@@ -136,6 +167,20 @@ impl Migration {
             run_in_transaction: mode.run_in_transaction,
             metadata_without_transaction_flag: mode.flag_missing,
         }
+    }
+
+    /// Its `down.sql`, read now if it was not yet (`None`: there is none). A file that
+    /// cannot be read, or is not UTF-8, is an error naming it.
+    fn down(&self) -> Result<Option<&Down>> {
+        if let Some(down) = self.down.get() {
+            return Ok(down.as_ref());
+        }
+        let path = self.location().join("down.sql");
+        let read = load::read_if_present(&path)?
+            .map(|text| Down::new(Cow::Owned(text), self.run_in_transaction));
+        // Another thread may have read it meanwhile: the same file, the same text.
+        let _ = self.down.set(read);
+        Ok(self.down.get().and_then(Option::as_ref))
     }
 
     /// Its version and name.
@@ -163,10 +208,11 @@ impl Migration {
         &self.up
     }
 
-    /// The `down.sql` text; an error naming the file when there is none.
+    /// The `down.sql` text; an error naming the file when there is none, or when it cannot
+    /// be read.
     pub fn down_sql(&self) -> Result<&str> {
-        self.down
-            .as_deref()
+        self.down()?
+            .map(|down| down.text.as_ref())
             .ok_or_else(|| Error::MalformedMigrations {
                 path: self.location().join("down.sql"),
                 problem: format!(
@@ -184,7 +230,8 @@ impl Migration {
         let (sql, file, scan) = if up {
             (self.up_sql(), "up.sql", &self.up_scan)
         } else {
-            (self.down_sql()?, "down.sql", &self.down_scan)
+            let sql = self.down_sql()?;
+            (sql, "down.sql", self.down_scan())
         };
         match &scan.refusal {
             None => Ok(sql),
@@ -199,13 +246,32 @@ impl Migration {
     /// Whether the last statement of `up.sql` (`up: true`) or `down.sql` has no `;` after
     /// it, so that one must be added before anything follows it.
     pub fn lacks_terminator(&self, up: bool) -> bool {
-        let scan = if up { &self.up_scan } else { &self.down_scan };
+        let scan = if up { &self.up_scan } else { self.down_scan() };
         scan.unterminated
     }
 
-    /// Whether a `down.sql` exists.
+    /// The scan of `down.sql`; that of an empty text when it has none or cannot be read
+    /// (callers read it first, through [`Migration::down_sql`], which reports why).
+    fn down_scan(&self) -> &Scan {
+        static NONE: Scan = Scan {
+            refusal: None,
+            unterminated: false,
+        };
+        match self.down() {
+            Ok(Some(down)) => &down.scan,
+            _ => &NONE,
+        }
+    }
+
+    /// Whether a readable `down.sql` exists (reading it if it was not yet).
     pub fn has_down(&self) -> bool {
-        self.down.is_some()
+        self.down().is_ok_and(|down| down.is_some())
+    }
+
+    /// Whether a `down.sql` exists, if it was read already (`None`: not read, or
+    /// unreadable): what a report can say without reading any file.
+    pub fn has_down_if_read(&self) -> Option<bool> {
+        self.down.get().map(Option::is_some)
     }
 
     /// Whether it runs inside a transaction (diesel's `run_in_transaction`).
@@ -331,6 +397,13 @@ impl MigrationSet {
     /// The newest migration, if any.
     pub fn head(&self) -> Option<&Migration> {
         self.migrations.last()
+    }
+
+    /// Reads every `down.sql` now, on the loading threads, for the commands that look at
+    /// all of them (`check`, `history`): the first that cannot be read, in version order,
+    /// is the error.
+    pub fn read_down_files(&self) -> Result<()> {
+        load::in_parallel(&self.migrations, |m| m.down().map(drop)).map(drop)
     }
 
     /// The position of `version`, if it is in the set.
