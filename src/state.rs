@@ -62,6 +62,8 @@ pub enum SideLayout {
     #[default]
     Missing,
     /// Made by an older haven-migrate: no `dirty_action` column. Write commands add it.
+    /// Told on SQLite only: PostgreSQL adds the column "if not exists" and reads it either
+    /// way, so it does not look, and calls any side table `Current`.
     WithoutDirection,
     /// This version's.
     Current,

@@ -389,9 +389,15 @@ fn the_dirty_marker_records_its_direction_and_old_side_tables_gain_the_column() 
         );
         db.exec("UPDATE __haven_migrations SET dirty_action = 'revert' WHERE version = '20260601000000'");
         assert!(dirty_text(&db, &m).contains("interrupted while reverting"));
-        // An older side table, without the column: read as it is, upgraded by a write.
-        db.exec("UPDATE __haven_migrations SET dirty = FALSE");
+        // An older side table, without the column: read as it is, upgraded by a write. Its
+        // marker has no direction: diesel's row tells (applied, so it was reverting).
         db.exec("ALTER TABLE __haven_migrations DROP COLUMN dirty_action");
+        db.exec("UPDATE __haven_migrations SET dirty = TRUE WHERE version = '20260601000000'");
+        assert!(
+            dirty_text(&db, &m).contains("interrupted while reverting"),
+            "{dialect:?}"
+        );
+        db.exec("UPDATE __haven_migrations SET dirty = FALSE");
         run(m.cmd(db.url()).arg("check")).code(0);
         run(m.cmd(db.url()).arg("history")).code(0);
         let has_it = || db.has_column("__haven_migrations", "dirty_action");

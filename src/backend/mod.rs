@@ -110,6 +110,10 @@ pub trait Driver: Connection + SimpleConnection + Sized + 'static {
     /// when sending a transactional migration's body and bookkeeping as one batch saves a
     /// round trip.
     const ELAPSED_MS_SQL: Option<&'static str>;
+    /// An expression that reads a row's `dirty_action` from the side table (`h`) whether
+    /// the column exists or not, when the backend has one; `None`: the side table's layout
+    /// decides between the column and NULL.
+    const DIRTY_ACTION_ANY_LAYOUT: Option<&'static str>;
     /// The migration lock, as a session holds it.
     type Lock;
 
@@ -201,9 +205,10 @@ where
     let side_rows: Vec<SideRowSql> = match side_layout {
         SideLayout::Missing => Vec::new(),
         layout => {
-            let direction = match layout {
-                SideLayout::Current => "dirty_action",
-                _ => "NULL AS dirty_action",
+            let direction = match (D::DIRTY_ACTION_ANY_LAYOUT, layout) {
+                (Some(any_layout), _) => any_layout,
+                (None, SideLayout::Current) => "dirty_action",
+                (None, _) => "NULL AS dirty_action",
             };
             // Checksums are most of the side table's bytes: fetch them only when compared.
             let (checksum, filter) = if checksums {
@@ -213,7 +218,7 @@ where
             };
             let query = format!(
                 "SELECT version, {checksum}, dirty, {direction}, duration_ms \
-                 FROM __haven_migrations{filter}"
+                 FROM __haven_migrations h{filter}"
             );
             diesel::sql_query(query).load(conn).map_err(fail)?
         }

@@ -32,6 +32,12 @@ impl Driver for PgConnection {
     // not now(), the start of the transaction, which can be a lock wait earlier.
     const ELAPSED_MS_SQL: Option<&'static str> =
         Some("(EXTRACT(EPOCH FROM clock_timestamp() - statement_timestamp()) * 1000)::bigint");
+    // Only a dirty row has a direction to read, so only a dirty row is turned into JSON: the
+    // column is read by name when it exists and is NULL when it does not (a side table of
+    // an older haven-migrate), with no catalog query to find out which. That query cost a
+    // fresh backend 0.75 ms, a twentieth of `current`.
+    const DIRTY_ACTION_ANY_LAYOUT: Option<&'static str> =
+        Some("CASE WHEN h.dirty THEN to_jsonb(h) ->> 'dirty_action' END AS dirty_action");
     type Lock = PgLock;
 
     fn connect(url: &DatabaseUrl, _options: &PoolOptions) -> Result<Self> {
@@ -78,10 +84,12 @@ impl Driver for PgConnection {
     fn bookkeeping_tables(&mut self) -> diesel::QueryResult<(bool, SideLayout)> {
         load_tables(
             self,
+            // Whether the side table has `dirty_action` is not looked up: PostgreSQL's setup
+            // adds the column "if not exists" and its reads work either way (see
+            // DIRTY_ACTION_ANY_LAYOUT), so an existing side table counts as this version's.
             "SELECT to_regclass('__diesel_schema_migrations') IS NOT NULL AS diesel, \
              to_regclass('__haven_migrations') IS NOT NULL AS side, \
-             EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = to_regclass('__haven_migrations') \
-             AND attname = 'dirty_action' AND NOT attisdropped) AS direction",
+             to_regclass('__haven_migrations') IS NOT NULL AS direction",
         )
     }
 

@@ -55,6 +55,7 @@ impl Driver for SqliteConnection {
     const SPLIT_NON_TRANSACTIONAL: bool = false;
     // In-process: there is no round trip to save, and the tool's own timing is exact.
     const ELAPSED_MS_SQL: Option<&'static str> = None;
+    const DIRTY_ACTION_ANY_LAYOUT: Option<&'static str> = None;
     type Lock = FileLock;
 
     fn connect(url: &DatabaseUrl, options: &PoolOptions) -> Result<Self> {
