@@ -64,8 +64,12 @@ pub(super) fn in_parallel<I: Sync, T: Send>(
     entries: &[I],
     read: impl Fn(&I) -> Result<T> + Sync,
 ) -> Result<Vec<T>> {
+    if entries.len() <= ONE_THREAD_UP_TO {
+        return entries.iter().map(&read).collect();
+    }
+    // Asked only past the threshold: std reads the cgroup's CPU quota files to answer.
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get().min(4));
-    if threads == 1 || entries.len() <= ONE_THREAD_UP_TO {
+    if threads == 1 {
         return entries.iter().map(&read).collect();
     }
     let share = entries.len().div_ceil(threads);
