@@ -22,8 +22,8 @@ use diesel::{Connection, PgConnection, SqliteConnection};
 use haven_schema::catalog::{structure_pg, structure_sqlite};
 use serde_json::{json, Value};
 use support::{
-    haven, haven_and, pg_recorded, pg_rows, run, run_std, sqlite_recorded, sqlite_rows, subdirs,
-    wait_until, Background, PgTestDb, Project, Run, SqliteTestDb,
+    haven, haven_and, names_in, pg_recorded, pg_rows, run, run_std, send_signal, sqlite_recorded,
+    sqlite_rows, subdirs, wait_until, Background, PgTestDb, Project, Run, SqliteTestDb,
 };
 
 /// Where the scratch SQLite files of a run go (its TMPDIR), inside the project.
@@ -105,16 +105,11 @@ impl Case {
             "a scratch database was left behind\n{run:?}"
         );
         let tmp = self.project.root().join(SCRATCH_TMP);
-        let left: Vec<String> = fs::read_dir(&tmp)
-            .expect("read the scratch TMPDIR")
-            .map(|e| {
-                e.expect("an entry")
-                    .file_name()
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect();
-        assert_eq!(left, Vec::<String>::new(), "scratch files were left behind");
+        assert_eq!(
+            names_in(&tmp),
+            Vec::<String>::new(),
+            "scratch files were left behind"
+        );
         assert!(
             self.server.pg_dump_schema() == self.server_dump,
             "the PostgreSQL database of --database-url/--scratch-url was written\n{run:?}"
@@ -1250,15 +1245,6 @@ fn schema_rs_is_found_as_the_diesel_cli_finds_it() {
 // Signals
 // ---------------------------------------------------------------------------------------
 
-fn send(signal: &str, pid: u32) {
-    let status = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(pid.to_string())
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -{signal} {pid}");
-}
-
 #[test]
 fn a_signal_during_the_replay_drops_the_scratch_database() {
     for (args, signal, code) in [
@@ -1286,7 +1272,7 @@ fn a_signal_during_the_replay_drops_the_scratch_database() {
                 ),
             ) == "1"
         });
-        send(signal, pid);
+        send_signal(signal, pid);
         let since = Instant::now();
         let stopped = child.wait();
         stopped.code(code);
@@ -1370,13 +1356,13 @@ fn a_second_signal_exits_at_once_and_still_drops_the_scratch_databases() {
             ) == "1";
             sqlite_replay || pg_sleeps
         });
-        send("TERM", pid);
+        send_signal("TERM", pid);
         wait_until("the first signal is acknowledged", || {
             child
                 .stderr_so_far()
                 .contains("send it again to exit at once")
         });
-        send("TERM", pid);
+        send_signal("TERM", pid);
         let since = Instant::now();
         let stopped = child.wait();
         stopped.code(143).says(&["exiting at once (second signal)"]);

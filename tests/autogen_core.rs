@@ -59,20 +59,7 @@ fn sqlite_at_head(url: &str) -> SqliteConnection {
 fn schema_rs_declares_the_nine_haven_tables() {
     let schema = schema_rs();
     let tables: Vec<&str> = schema.tables.iter().map(|t| t.name.as_str()).collect();
-    assert_eq!(
-        tables,
-        [
-            "audit_log",
-            "aurora_bookings",
-            "redemption_requests",
-            "staking_records",
-            "system_metrics",
-            "transactions",
-            "tribe_events",
-            "tribe_rewards",
-            "users",
-        ]
-    );
+    assert_eq!(tables, support::HAVEN_TABLES);
     let enums: Vec<&str> = schema.enums.iter().map(|e| e.pg_name.as_str()).collect();
     assert_eq!(
         enums,

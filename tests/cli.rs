@@ -181,20 +181,7 @@ fn sqlite_upgrade_and_downgrade_to_every_kind_of_target() {
         at_head.stdout.trim(),
         "20260101000004 (audit_log_table) (head)"
     );
-    assert_eq!(
-        user_tables(&db.path),
-        [
-            "audit_log",
-            "aurora_bookings",
-            "redemption_requests",
-            "staking_records",
-            "system_metrics",
-            "transactions",
-            "tribe_events",
-            "tribe_rewards",
-            "users"
-        ]
-    );
+    assert_eq!(user_tables(&db.path), support::HAVEN_TABLES);
     // Nothing left to do is success.
     sq(cwd, &db.url, &["upgrade"]).ok().says(&["nothing to do"]);
 

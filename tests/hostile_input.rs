@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command as StdCommand, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use support::{hm, repo_migrations, run_std, workdir, Run};
+use support::{hm, names_in, repo_migrations, run_std, workdir, Run};
 
 /// The output modes every refusal is checked in.
 const MODES: [&[&str]; 3] = [&[], &["-v"], &["--format", "json"]];
@@ -23,21 +23,6 @@ fn sqlite_dump(db: &Path) -> String {
     let run = run_std(StdCommand::new("sqlite3").arg(db).arg(".dump"));
     assert_eq!(run.code, 0, "sqlite3 .dump failed: {}", run.stderr);
     run.stdout
-}
-
-/// The names in a directory, sorted.
-fn names_in(dir: &Path) -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(dir)
-        .expect("list the dir")
-        .map(|e| {
-            e.expect("an entry")
-                .file_name()
-                .to_string_lossy()
-                .into_owned()
-        })
-        .collect();
-    names.sort();
-    names
 }
 
 /// Runs `args` in every output mode against `url`: each exits `code`, says every one of

@@ -484,12 +484,12 @@ proptest! {
         let reported = format!("database: {} (SQLite)", path.display());
         prop_assert!(upgrade.stderr.contains(&reported), "{}\n{}", url, upgrade.stderr);
         // The file opened is the file named, and the lock file is beside it: nothing else.
-        let mut names: Vec<String> = std::fs::read_dir(&dir)
-            .expect("list")
-            .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        prop_assert_eq!(names, vec![name.clone(), format!("{name}.lock")], "{}", url);
+        prop_assert_eq!(
+            support::names_in(&dir),
+            vec![name.clone(), format!("{name}.lock")],
+            "{}",
+            url
+        );
         let versions = run_std(
             std::process::Command::new("sqlite3")
                 .arg(&path)

@@ -112,12 +112,7 @@ impl Setup {
 }
 
 fn dir_names() -> Vec<String> {
-    let mut names: Vec<String> = fs::read_dir(repo_migrations("postgres"))
-        .expect("list migrations")
-        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
-        .collect();
-    names.sort();
-    names
+    support::names_in(&repo_migrations("postgres"))
 }
 
 fn both() -> [Setup; 2] {

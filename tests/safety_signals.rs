@@ -6,26 +6,15 @@
 
 mod support;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use support::{
-    haven_and, pg_recorded, pg_sessions_waiting, pg_table_exists, run, sqlite_recorded, wait_until,
-    Background, Dialect, Migrations, PgGate,
+    haven_and, pg_recorded, pg_sessions_waiting, pg_table_exists, run, send_signal,
+    sqlite_recorded, wait_until, Background, Dialect, Migrations, PgGate,
 };
 
 /// A migration that sleeps for far longer than any test waits.
 const SLEEPY_UP: &str = "CREATE TABLE sleepy (x int);\nSELECT pg_sleep(60);\n";
-
-/// Sends `signal` (`TERM`, `INT`) to `pid`.
-fn send(signal: &str, pid: u32) {
-    let status = Command::new("kill")
-        .arg(format!("-{signal}"))
-        .arg(pid.to_string())
-        .status()
-        .expect("run kill");
-    assert!(status.success(), "kill -{signal} {pid}");
-}
 
 /// Sessions of the test's database still running `text`.
 fn running(db: &support::PgTestDb, text: &str) -> String {
@@ -80,7 +69,7 @@ fn a_signal_cancels_the_running_migration_rolls_it_back_and_unlocks() {
                 .args(["--format", "json", "upgrade", "head"]),
         );
         wait_until("the migration sleeps", || running(&db, "pg_sleep") == "1");
-        send(signal, child.pid());
+        send_signal(signal, child.pid());
         let stopped = exits_soon(child, Instant::now(), code);
         let report = json(&stopped);
         assert_eq!(report["error"]["kind"], "interrupted", "{report}");
@@ -122,7 +111,7 @@ fn a_signal_while_waiting_for_the_lock_stops_the_wait() {
             .stderr_so_far()
             .contains("waiting for the migration lock")
     });
-    send("INT", waiter.pid());
+    send_signal("INT", waiter.pid());
     exits_soon(waiter, Instant::now(), 130).says(&["interrupted by SIGINT; nothing had started"]);
     // The holder is not disturbed.
     gate.release();
@@ -143,7 +132,7 @@ fn an_interrupted_non_transactional_migration_keeps_its_dirty_marker() {
     );
     let child = Background::spawn(migrations.cmd(&db.url).args(["upgrade", "head"]));
     wait_until("the migration sleeps", || running(&db, "pg_sleep") == "1");
-    send("TERM", child.pid());
+    send_signal("TERM", child.pid());
     exits_soon(child, Instant::now(), 143).says(&[
         "interrupted by SIGTERM",
         "20260601000000 (halves) is not transactional",
@@ -174,13 +163,13 @@ fn a_second_signal_exits_at_once() {
     );
     let child = Background::spawn(migrations.cmd(&db.url).args(["upgrade", "head"]));
     wait_until("the migration sleeps", || running(&db, "pg_sleep") == "1");
-    send("INT", child.pid());
+    send_signal("INT", child.pid());
     wait_until("the first signal is acknowledged", || {
         child
             .stderr_so_far()
             .contains("send it again to exit at once")
     });
-    send("TERM", child.pid());
+    send_signal("TERM", child.pid());
     exits_soon(child, Instant::now(), 143).says(&["exiting at once (second signal)"]);
     // The server notices the client is gone and rolls back.
     wait_until("the orphaned statement ends", || {
@@ -210,7 +199,7 @@ fn an_interrupted_verify_drops_its_scratch_database() {
         .trim()
             == "1"
     });
-    send("TERM", child.pid());
+    send_signal("TERM", child.pid());
     exits_soon(child, Instant::now(), 143).says(&["interrupted by SIGTERM"]);
     assert_eq!(scratch(), before, "a scratch database was left behind");
 }
@@ -238,7 +227,7 @@ fn sqlite_exits_at_once_and_says_why_that_is_safe() {
         wait_until("the endless migration runs", || {
             child.stderr_so_far().contains("20260101000004")
         });
-        send(signal, child.pid());
+        send_signal(signal, child.pid());
         let stopped = exits_soon(child, Instant::now(), code);
         let report = json(&stopped);
         assert_eq!(report["error"]["kind"], "interrupted", "{report}");

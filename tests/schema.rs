@@ -30,17 +30,7 @@ const PG_MIGRATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/pos
 const SQLITE_MIGRATIONS: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations/sqlite");
 
 /// The nine tables of the HAVEN schema at head.
-const TABLES: [&str; 9] = [
-    "audit_log",
-    "aurora_bookings",
-    "redemption_requests",
-    "staking_records",
-    "system_metrics",
-    "transactions",
-    "tribe_events",
-    "tribe_rewards",
-    "users",
-];
+const TABLES: [&str; 9] = support::HAVEN_TABLES;
 
 /// A valid wallet address (mixed case, as EIP-55 writes them).
 const WALLET_A: &str = "0x52908400098527886E0F7030069857D2E4169EE7";
@@ -156,19 +146,7 @@ fn sqlite_every_migration_reverts_exactly() {
 
 #[test]
 fn both_dialects_have_the_same_migration_directories() {
-    let names = |dir: &str| -> Vec<String> {
-        let mut names: Vec<String> = std::fs::read_dir(dir)
-            .expect("read the migration directory")
-            .map(|e| {
-                e.expect("directory entry")
-                    .file_name()
-                    .to_string_lossy()
-                    .into_owned()
-            })
-            .collect();
-        names.sort();
-        names
-    };
+    let names = |dir: &str| support::names_in(Path::new(dir));
     let pg = names(PG_MIGRATIONS);
     assert_eq!(
         pg,

@@ -56,6 +56,34 @@ pub fn copy_of_repo_migrations() -> (tempfile::TempDir, PathBuf) {
     (tmp, migrations)
 }
 
+/// The names in `dir` (files and directories alike), sorted.
+pub fn names_in(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("cannot list {}: {e}", dir.display()))
+        .map(|e| {
+            e.expect("dir entry")
+                .file_name()
+                .to_string_lossy()
+                .into_owned()
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// The nine tables of the HAVEN schema at head, sorted.
+pub const HAVEN_TABLES: [&str; 9] = [
+    "audit_log",
+    "aurora_bookings",
+    "redemption_requests",
+    "staking_records",
+    "system_metrics",
+    "transactions",
+    "tribe_events",
+    "tribe_rewards",
+    "users",
+];
+
 /// The subdirectory names of `dir`, sorted.
 pub fn subdirs(dir: &Path) -> Vec<String> {
     let mut names: Vec<String> = fs::read_dir(dir)

@@ -96,6 +96,16 @@ impl Migrations {
     }
 }
 
+/// Sends `signal` (`TERM`, `INT`, `KILL`) to `pid` with kill(1).
+pub fn send_signal(signal: &str, pid: u32) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(pid.to_string())
+        .status()
+        .expect("run kill");
+    assert!(status.success(), "kill -{signal} {pid}");
+}
+
 /// The built `haven-migrate`, run in `cwd` (so that no `.env`, `diesel.toml` or
 /// `Cargo.toml` of the checkout counts) without any of the developer's settings:
 /// `DATABASE_URL`, `MIGRATION_DIRECTORY` and `DIESEL_CONFIG_FILE` removed, no colours, and
