@@ -13,7 +13,7 @@ use diesel::prelude::*;
 use diesel::sql_types::{Array, Bool, Nullable, Text};
 use diesel::PgConnection;
 
-use super::sql::{create_index, ident, literal};
+use super::sql::{self, create_index, ident, literal};
 use super::{common_notes, header, Change, Migration, Reference};
 use crate::autogen::error::{Error, Result};
 use crate::autogen::model::{Column, SqlType, Table};
@@ -442,18 +442,9 @@ fn create_table(table: &Table, references: &[(String, Reference)]) -> Step {
     for (column, reference) in references {
         lines.push(foreign_key_sql(&table.name, column, reference));
     }
-    let mut up = format!(
-        "CREATE TABLE {} (\n    {}\n);\n",
-        ident(&table.name),
-        lines.join(",\n    ")
-    );
-    for (column, _) in references {
-        up.push_str(&create_index(&table.name, column));
-    }
-    Step {
-        up,
-        down: format!("DROP TABLE {};\n", ident(&table.name)),
-    }
+    let indexed = references.iter().map(|(column, _)| column.as_str());
+    let (up, down) = sql::create_table(&table.name, &lines, indexed);
+    Step { up, down }
 }
 
 /// Drops the table, after the foreign keys of kept tables that reference it; the down

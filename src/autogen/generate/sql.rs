@@ -153,6 +153,25 @@ pub fn create_index(table: &str, column: &str) -> String {
     )
 }
 
+/// `CREATE TABLE` of `table` with its column and constraint `lines`, then an index on each
+/// column of `indexed` (its foreign keys), and the `DROP TABLE` that undoes it: the same on
+/// both dialects, which differ only in the lines.
+pub fn create_table<'a>(
+    table: &str,
+    lines: &[String],
+    indexed: impl IntoIterator<Item = &'a str>,
+) -> (String, String) {
+    let mut up = format!(
+        "CREATE TABLE {} (\n    {}\n);\n",
+        ident(table),
+        lines.join(",\n    ")
+    );
+    for column in indexed {
+        up.push_str(&create_index(table, column));
+    }
+    (up, format!("DROP TABLE {};\n", ident(table)))
+}
+
 /// `column IN ('a', 'b')` for the labels of an enum type.
 pub fn in_labels(column: &str, labels: &[String]) -> String {
     let labels: Vec<String> = labels.iter().map(|l| literal(l)).collect();

@@ -25,7 +25,7 @@
 
 use std::collections::BTreeSet;
 
-use super::sql::{create_index, ident, in_labels};
+use super::sql::{self, create_index, ident, in_labels};
 use super::sqlite_text::{mentions, CreateTable, Edits};
 use super::{common_notes, header, Change, Migration, Reference};
 use crate::autogen::error::{Error, Result};
@@ -236,15 +236,8 @@ fn create_table(
         let key: Vec<String> = table.primary_key.iter().map(|k| ident(k)).collect();
         lines.push(format!("PRIMARY KEY ({})", key.join(", ")));
     }
-    let mut up = format!(
-        "CREATE TABLE {} (\n    {}\n);\n",
-        ident(&table.name),
-        lines.join(",\n    ")
-    );
-    for (column, _) in references {
-        up.push_str(&create_index(&table.name, column));
-    }
-    Ok((up, format!("DROP TABLE {};\n", ident(&table.name))))
+    let indexed = references.iter().map(|(column, _)| column.as_str());
+    Ok(sql::create_table(&table.name, &lines, indexed))
 }
 
 /// The stored statements of `table`'s own objects: the table, then its indexes and
