@@ -211,16 +211,20 @@ impl Migration {
     /// The `down.sql` text; an error naming the file when there is none, or when it cannot
     /// be read.
     pub fn down_sql(&self) -> Result<&str> {
-        self.down()?
-            .map(|down| down.text.as_ref())
-            .ok_or_else(|| Error::MalformedMigrations {
-                path: self.location().join("down.sql"),
-                problem: format!(
-                    "migration {} ({}) has no down.sql, so it cannot be reverted; add one",
-                    self.version(),
-                    self.name()
-                ),
-            })
+        Ok(&self.required_down()?.text)
+    }
+
+    /// The `down.sql` and its scan, which a revert needs: an error naming the file when
+    /// there is none, or when it cannot be read.
+    fn required_down(&self) -> Result<&Down> {
+        self.down()?.ok_or_else(|| Error::MalformedMigrations {
+            path: self.location().join("down.sql"),
+            problem: format!(
+                "migration {} ({}) has no down.sql, so it cannot be reverted; add one",
+                self.version(),
+                self.name()
+            ),
+        })
     }
 
     /// The text of `up.sql` (`up: true`) or `down.sql`, refused when it holds a statement
@@ -230,8 +234,8 @@ impl Migration {
         let (sql, file, scan) = if up {
             (self.up_sql(), "up.sql", &self.up_scan)
         } else {
-            let sql = self.down_sql()?;
-            (sql, "down.sql", self.down_scan())
+            let down = self.required_down()?;
+            (down.text.as_ref(), "down.sql", &down.scan)
         };
         match &scan.refusal {
             None => Ok(sql),
@@ -245,21 +249,17 @@ impl Migration {
 
     /// Whether the last statement of `up.sql` (`up: true`) or `down.sql` has no `;` after
     /// it, so that one must be added before anything follows it.
+    ///
+    /// A `down.sql` that is missing or cannot be read has none to lack: callers read it first,
+    /// through [`Migration::down_sql`], which reports why.
     pub fn lacks_terminator(&self, up: bool) -> bool {
-        let scan = if up { &self.up_scan } else { self.down_scan() };
-        scan.unterminated
-    }
-
-    /// The scan of `down.sql`; that of an empty text when it has none or cannot be read
-    /// (callers read it first, through [`Migration::down_sql`], which reports why).
-    fn down_scan(&self) -> &Scan {
-        static NONE: Scan = Scan {
-            refusal: None,
-            unterminated: false,
-        };
-        match self.down() {
-            Ok(Some(down)) => &down.scan,
-            _ => &NONE,
+        match up {
+            true => self.up_scan.unterminated,
+            false => self
+                .down()
+                .ok()
+                .flatten()
+                .is_some_and(|d| d.scan.unterminated),
         }
     }
 
